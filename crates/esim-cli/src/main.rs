@@ -1,0 +1,48 @@
+//! `esim`: the command-line front of esim-rsp. Thin: parses arguments and calls the library crates.
+
+mod output;
+mod pki;
+mod tool;
+
+use clap::{Parser, Subcommand};
+
+/// Remote SIM provisioning for M2M eUICCs (GSMA SGP.02): tools, PKI, servers and a software card.
+#[derive(Debug, Parser)]
+#[command(name = "esim", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Print machine-readable JSON instead of text (where a command supports it).
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Byte-level tools: TLV, EID, SCP80, SCP03, SAIP profile packages.
+    #[command(subcommand)]
+    Tool(tool::ToolCmd),
+    /// Test PKI: CI, EUM, SM-DP, SM-SR and eUICC credentials.
+    #[command(subcommand)]
+    Pki(pki::PkiCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = output::Output { json: cli.json };
+    let result = match cli.cmd {
+        Command::Tool(cmd) => tool::run(cmd, &out),
+        Command::Pki(cmd) => pki::run(cmd, &out),
+    };
+    if let Err(e) = result {
+        // One line, the whole cause chain: "what failed: why".
+        let msg = e
+            .chain()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}
