@@ -1,1 +1,1 @@
-//! placeholder, being built
+//! (being built)
