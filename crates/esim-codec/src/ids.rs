@@ -602,3 +602,26 @@ mod tests {
         assert_eq!(Imsi::from_ef_imsi(&even.to_ef_imsi()).unwrap(), even);
     }
 }
+
+/// Identifiers serialize as their text form (digits, or uppercase hex for `Aid`/`Tar`) and are
+/// validated again when deserialized.
+macro_rules! serde_as_str {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+serde_as_str!(Eid);
+serde_as_str!(Iccid);
+serde_as_str!(Imsi);
+serde_as_str!(Aid);
+serde_as_str!(Tar);
