@@ -20,7 +20,9 @@ pub mod element;
 pub mod error;
 pub mod json;
 pub mod package;
+pub mod personalize;
 pub mod stream;
+pub mod validate;
 
 /// The PE-Definitions 3.3.1 types (generated; see `generated.rs`).
 pub use generated::pedefinitions as asn1;
@@ -29,4 +31,7 @@ pub use access::{AccessError, SaipVersion};
 pub use element::{ProfileElement, RawElement, RawReason};
 pub use error::SaipError;
 pub use package::ProfilePackage;
+pub use personalize::{Personalization, PersonalizeError, SdKeyValue};
 pub use stream::{LocatedElement, PeStreamDecoder};
+pub use validate::{ValidationError, validate};
+pub use zeroize::Zeroizing;
