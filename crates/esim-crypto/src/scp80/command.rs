@@ -144,7 +144,7 @@ pub fn parse_command(packet: &[u8]) -> Result<SecuredCommand<'_>, Scp80Error> {
         Integrity::None => Some(CHL_BASE),
         Integrity::Cc => Some(CHL_BASE + mechanism::CC_LEN),
         Integrity::Rc => match kid.rc_algorithm() {
-            super::KidRcAlgorithm::Rc(a) => Some(CHL_BASE + a.len()),
+            super::KidRcAlgorithm::Rc(a) => Some(CHL_BASE + a.output_len()),
             _ => None,
         },
         Integrity::Ds => None,

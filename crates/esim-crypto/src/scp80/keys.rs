@@ -127,7 +127,7 @@ impl RcAlgorithm {
     }
 
     /// Length of the RC in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             RcAlgorithm::Crc16 => 2,
             RcAlgorithm::Crc32 => 4,

@@ -19,7 +19,7 @@ pub(crate) fn integrity_len(integrity: Integrity, keys: &Keyset) -> Result<usize
     match integrity {
         Integrity::None => Ok(0),
         Integrity::Cc => Ok(CC_LEN),
-        Integrity::Rc => Ok(keys.rc()?.len()),
+        Integrity::Rc => Ok(keys.rc()?.output_len()),
         Integrity::Ds => Err(Scp80Error::UnsupportedAlgorithm {
             field: "SPI",
             what: "digital signature",
