@@ -348,7 +348,7 @@ impl SessionKeys {
         for k in [&s_enc, &s_mac, &s_rmac] {
             if !matches!(k.len(), 16 | 24 | 32) {
                 return Err(CryptoError::KeyLength {
-                    alg: "SCP03 session key",
+                    alg: "SCP03 session",
                     expected: "16, 24 or 32",
                     got: k.len(),
                 }
