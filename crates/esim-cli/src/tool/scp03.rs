@@ -120,7 +120,7 @@ pub enum Cmd {
     #[command(verbatim_doc_comment)]
     Derive {
         #[command(flatten)]
-        keys: StaticKeyArgs,
+        keys: Box<StaticKeyArgs>,
         /// Host challenge (8 bytes hex).
         #[arg(long)]
         host_challenge: String,
@@ -146,7 +146,7 @@ pub enum Cmd {
     #[command(verbatim_doc_comment)]
     Wrap {
         #[command(flatten)]
-        session: SessionArgs,
+        session: Box<SessionArgs>,
         /// The plain command APDU (hex).
         apdu: String,
     },
@@ -160,7 +160,7 @@ pub enum Cmd {
     #[command(verbatim_doc_comment)]
     Unwrap {
         #[command(flatten)]
-        session: SessionArgs,
+        session: Box<SessionArgs>,
         /// Status word (hex).
         #[arg(long, default_value = "9000")]
         sw: String,
@@ -185,7 +185,7 @@ pub enum Cmd {
     #[command(verbatim_doc_comment)]
     Scp03tWrap {
         #[command(flatten)]
-        keys: StaticKeyArgs,
+        keys: Box<StaticKeyArgs>,
         /// Host challenge sent in the `84` command (8 bytes hex).
         #[arg(long)]
         host_challenge: String,
