@@ -59,7 +59,7 @@ impl PublicKey {
         match bytes.first() {
             Some(0x04) if bytes.len() == PUBLIC_KEY_LEN => {}
             Some(0x02 | 0x03) if bytes.len() == 1 + SCALAR_LEN => {}
-            Some(0x04 | 0x02 | 0x03) => return Err(EcError::InvalidPublicKey("wrong length")),
+            Some(0x02..=0x04) => return Err(EcError::InvalidPublicKey("wrong length")),
             Some(_) => return Err(EcError::InvalidPublicKey("unknown SEC1 point prefix")),
             None => return Err(EcError::InvalidPublicKey("empty")),
         }

@@ -535,8 +535,11 @@ pub fn message1(certificate: &Certificate) -> Vec<u8> {
     ber::tlv(TAG_MESSAGE_1, &certificate.encode())
 }
 
+/// (value, raw TLV, rest) of a split payload.
+type Split<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits a leading TLV with a fixed two-byte tag (`3A02`) off `buf`: (value, raw TLV, rest).
-fn split_fixed2(buf: &[u8], expected: u16) -> Result<(&[u8], &[u8], &[u8]), EckaError> {
+fn split_fixed2(buf: &[u8], expected: u16) -> Result<Split<'_>, EckaError> {
     let truncated = |what: &str, needed, available| {
         DecodeError::new(
             0,

@@ -190,7 +190,7 @@ impl BuilderProfile for Profile {
             let mut names = Vec::new();
             for n in dns_names {
                 names.push(GeneralName::DnsName(
-                    der::asn1::Ia5String::new(n).map_err(der::Error::from)?,
+                    der::asn1::Ia5String::new(n)?,
                 ));
             }
             if !names.is_empty() {
