@@ -115,7 +115,7 @@ pub enum ProfileElement {
 
 pub(crate) fn decode_typed(tlv: &[u8]) -> Result<asn1::ProfileElement, String> {
     match rasn::ber::decode_with_remainder::<asn1::ProfileElement>(tlv) {
-        Ok((pe, rest)) if rest.is_empty() => Ok(pe),
+        Ok((pe, [])) => Ok(pe),
         Ok((_, rest)) => Err(format!(
             "{} byte(s) left over inside the element",
             rest.len()
