@@ -19,17 +19,20 @@ fn bench(c: &mut Criterion) {
     c.bench_function("saip decode largest TS.48", |b| {
         b.iter(|| ProfilePackage::decode(black_box(&der)).expect("decode"))
     });
-    c.bench_function("saip stream-decode largest TS.48 (512-byte segments)", |b| {
-        b.iter(|| {
-            let mut d = PeStreamDecoder::new();
-            let mut n = 0;
-            for seg in black_box(&der).chunks(512) {
-                n += d.push(seg).expect("push").len();
-            }
-            d.finish().expect("finish");
-            n
-        })
-    });
+    c.bench_function(
+        "saip stream-decode largest TS.48 (512-byte segments)",
+        |b| {
+            b.iter(|| {
+                let mut d = PeStreamDecoder::new();
+                let mut n = 0;
+                for seg in black_box(&der).chunks(512) {
+                    n += d.push(seg).expect("push").len();
+                }
+                d.finish().expect("finish");
+                n
+            })
+        },
+    );
     c.bench_function("saip encode largest TS.48", |b| {
         b.iter(|| black_box(&pkg).encode().expect("encode"))
     });

@@ -614,3 +614,59 @@ impl ProfilePackage {
             .collect()
     }
 }
+
+/// One file (DF/EF) of a file-system template PE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFile {
+    /// The ASN.1 field name ("adf-usim", "ef-imsi", …).
+    pub field: &'static str,
+    /// The field's context tag number (its position in the template SEQUENCE).
+    pub number: u32,
+    /// The file's creation/content items.
+    pub file: asn1::File,
+}
+
+/// The files present in a file-system template PE (`mf`, `usim`, `opt-usim`, …), in ASN.1 (and
+/// creation) order; empty for other PEs. TCA SAIP v3.3.1 §8.3: each present field is a `File`
+/// created from the template (Annex A) and modified by its items.
+pub fn template_files(pe: &asn1::ProfileElement) -> Vec<TemplateFile> {
+    let name = crate::element::PE_TYPE_NAMES
+        .get(crate::element::tag_number(pe))
+        .copied()
+        .unwrap_or("");
+    let Some((_, fields)) = crate::template_fields::TEMPLATE_FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+    else {
+        return Vec::new();
+    };
+    let Ok(der) = rasn::der::encode(pe) else {
+        return Vec::new();
+    };
+    let Ok(outer) = esim_codec::ber::parse_one(&der) else {
+        return Vec::new();
+    };
+    let Ok(children) = outer.child_list() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in children {
+        let n = c.tag.number();
+        if n < 2 {
+            continue; // PEHeader, templateID
+        }
+        let Some(field) = fields.get(n as usize) else {
+            continue;
+        };
+        // The field is `[n] IMPLICIT SEQUENCE OF …`: decode its value as a universal SEQUENCE.
+        let seq = esim_codec::ber::tlv(0x30u8, c.value);
+        if let Ok(file) = rasn::ber::decode::<asn1::File>(&seq) {
+            out.push(TemplateFile {
+                field,
+                number: n,
+                file,
+            });
+        }
+    }
+    out
+}

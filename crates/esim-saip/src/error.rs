@@ -100,6 +100,8 @@ pub(crate) fn clean_detail(text: &str) -> String {
         .replace(" (Codec: BER)", "")
         .replace(" (Codec: DER)", "");
     s = s.replace(" (Codec: JER)", "");
-    s = s.replace("Error when decoding field `", "").replace("`: ", ": ");
+    s = s
+        .replace("Error when decoding field `", "")
+        .replace("`: ", ": ");
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

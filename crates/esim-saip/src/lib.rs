@@ -22,6 +22,7 @@ pub mod json;
 pub mod package;
 pub mod personalize;
 pub mod stream;
+mod template_fields;
 pub mod validate;
 
 /// The PE-Definitions 3.3.1 types (generated; see `generated.rs`).

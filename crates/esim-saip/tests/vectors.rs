@@ -203,3 +203,41 @@ fn truncated_and_corrupted_inputs_are_errors_naming_the_place() {
     );
     assert!(ProfilePackage::decode(&[]).is_err());
 }
+
+#[test]
+fn template_files_are_listed_in_order_with_names() {
+    for (name, der, _) in cases() {
+        let pkg = ProfilePackage::decode(&der).unwrap();
+        let (_, usim) = pkg
+            .typed()
+            .find(|(_, e)| matches!(e, esim_saip::asn1::ProfileElement::usim(_)))
+            .unwrap();
+        let files = esim_saip::access::template_files(usim);
+        assert_eq!(files[0].field, "adf-usim", "{name}");
+        let imsi = files.iter().find(|f| f.field == "ef-imsi").unwrap();
+        assert_eq!(imsi.number, 3);
+        let content = esim_saip::access::file_content(&imsi.file);
+        assert_eq!(
+            esim_codec::Imsi::from_ef_imsi(&content).unwrap(),
+            pkg.imsi().unwrap(),
+            "{name}"
+        );
+        assert!(
+            files.windows(2).all(|w| w[0].number < w[1].number),
+            "{name}"
+        );
+        // Every template PE lists at least one file, and every file of mf is named.
+        let (_, mf) = pkg
+            .typed()
+            .find(|(_, e)| matches!(e, esim_saip::asn1::ProfileElement::mf(_)))
+            .unwrap();
+        let names: Vec<_> = esim_saip::access::template_files(mf)
+            .iter()
+            .map(|f| f.field)
+            .collect();
+        assert!(
+            names.starts_with(&["mf"]) && names.contains(&"ef-iccid"),
+            "{name}: {names:?}"
+        );
+    }
+}
