@@ -230,9 +230,6 @@ impl CommandApdu {
                     // 65536 is written 00 00 (§5.1).
                     out.extend_from_slice(&((ne % 65_536) as u16).to_be_bytes());
                 }
-                if nc == 0 && self.le.is_none() {
-                    // Case 1 has no length fields at all; the form is irrelevant.
-                }
             }
         }
         Ok(out)

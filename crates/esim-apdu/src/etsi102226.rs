@@ -101,9 +101,27 @@ pub enum ScriptErrorKind {
     CompactTooLong(usize),
 }
 
+impl std::fmt::Display for ScriptErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScriptErrorKind::NotAScript(t) => write!(f, "tag {t} is not a scripting template"),
+            ScriptErrorKind::WrongLengthForm(t) => {
+                write!(f, "template {t} uses the wrong length form")
+            }
+            ScriptErrorKind::UnknownTag(t) => write!(f, "unknown tag {t} in the script"),
+            ScriptErrorKind::Tlv(k) => write!(f, "{k}"),
+            ScriptErrorKind::Apdu(e) => write!(f, "APDU: {e}"),
+            ScriptErrorKind::BadValue(field) => write!(f, "{field}: wrong size"),
+            ScriptErrorKind::CompactTooLong(n) => {
+                write!(f, "{n} bytes do not fit a compact-format P3")
+            }
+        }
+    }
+}
+
 /// A script decoding or encoding failure and the byte offset where it occurred.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("at byte {offset}: {kind:?}")]
+#[error("at byte {offset}: {kind}")]
 pub struct ScriptError {
     /// Offset from the start of the buffer.
     pub offset: usize,

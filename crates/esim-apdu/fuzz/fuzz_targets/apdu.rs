@@ -9,7 +9,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         // Feed the rest of the input as responses to the T=0 helper.
         let mut state = AwaitingResponse::new(&cmd);
         for chunk in data.chunks(7) {
-            let Ok(r) = ResponseApdu::decode(chunk) else { break };
+            let Ok(r) = ResponseApdu::decode(chunk) else {
+                break;
+            };
             match state.handle(r) {
                 Ok(Exchange::Send { state: s, .. }) => state = s,
                 _ => break,

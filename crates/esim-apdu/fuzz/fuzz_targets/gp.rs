@@ -32,14 +32,19 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     // STORE DATA chains: the input cut into commands.
     let mut r = Reassembler::new(4096);
     for chunk in data.chunks(9) {
-        let Ok(cmd) = CommandApdu::decode(chunk) else { break };
+        let Ok(cmd) = CommandApdu::decode(chunk) else {
+            break;
+        };
         match r.handle(&cmd) {
             Ok(Reassembly::More(n)) => r = n,
             _ => break,
         }
     }
     if let Ok(e) = status::parse_entries(data) {
-        assert_eq!(status::parse_entries(&status::encode_entries(&e)).unwrap(), e);
+        assert_eq!(
+            status::parse_entries(&status::encode_entries(&e)).unwrap(),
+            e
+        );
     }
     if let Ok(c) = CardResources::decode(data) {
         assert_eq!(CardResources::decode(&c.encode()).unwrap(), c);
@@ -48,7 +53,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert_eq!(Es5Command::decode(&e.encode()).unwrap(), e);
     }
     if let Ok(n) = NotificationConfirmationResponse::decode(data) {
-        assert_eq!(NotificationConfirmationResponse::decode(&n.encode()).unwrap(), n);
+        assert_eq!(
+            NotificationConfirmationResponse::decode(&n.encode()).unwrap(),
+            n
+        );
     }
     if let Ok(n) = Notification::decode(data) {
         assert_eq!(Notification::decode(&n.encode()).unwrap(), n);
