@@ -73,7 +73,7 @@ pub struct PkiParams {
     pub ca_days: i64,
     /// Validity of the SM-DP/SM-SR and TLS certificates, in days.
     pub entity_days: i64,
-    /// CI subject DN (RFC 4514).
+    /// CI subject DN as an RFC 4514 string (most specific RDN first: `CN=…,O=…,C=…`).
     pub ci_subject: String,
     /// CI identifier, written into tag `42` of the certificates it signs.
     pub ci_id: String,
@@ -98,9 +98,9 @@ impl PkiParams {
             not_before: today,
             ca_days: 3650,
             entity_days: 730,
-            ci_subject: "C=XX,O=esim-rsp test,CN=esim-rsp Test CI".into(),
+            ci_subject: "CN=esim-rsp Test CI,O=esim-rsp test,C=XX".into(),
             ci_id: "esim-rsp-test-ci".into(),
-            eum_subject: "C=XX,O=esim-rsp test,CN=esim-rsp Test EUM".into(),
+            eum_subject: "CN=esim-rsp Test EUM,O=esim-rsp test,C=XX".into(),
             eum_id: "esim-rsp-test-eum".into(),
             smdp_id: "smdp.esim-rsp.test".into(),
             smsr_id: "smsr.esim-rsp.test".into(),
@@ -220,7 +220,7 @@ fn server(
     let tls_cert = x509::issue(
         Some(&tls_ca.cert),
         &tls_ca.key,
-        &format!("O=esim-rsp test,CN={id}"),
+        &format!("CN={id},O=esim-rsp test"),
         tls_key.public_key(),
         &random_serial()?,
         validity,
@@ -268,7 +268,7 @@ impl TestPki {
         let tls_key = KeyPair::generate()?;
         let tls_cert = x509::self_signed_root(
             &tls_key,
-            "C=XX,O=esim-rsp test,CN=esim-rsp Test TLS CA",
+            "CN=esim-rsp Test TLS CA,O=esim-rsp test,C=XX",
             &random_serial()?,
             ca_validity,
         )?;
