@@ -29,7 +29,7 @@
 //! `interface_version` is `0x34` (§5.2.4); the SMSC returns `sc_interface_version` `0x34`
 //! (§5.3.2.25).
 //!
-//! Fields that carry SGP.02 ES5 traffic (digest §SMS-PP; 3GPP TS 23.040, TS 23.038,
+//! Fields that carry SGP.02 ES5 traffic (digest §5.1; 3GPP TS 23.040, TS 23.038,
 //! ETSI TS 102 225 / 31.115):
 //! - `esm_class` `0x40` — UDHI: `short_message` starts with a user data header (§5.2.12);
 //!   UDH `02 70 00` announces a command packet (IEI `70`), `02 71 00` a response packet

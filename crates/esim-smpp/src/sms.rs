@@ -1,7 +1,7 @@
 //! The message as the SM-SR and the device agents see it: addresses, TP-PID, TP-DCS,
 //! `esm_class` and the user data (UDH included when `esm_class` has UDHI set).
 //!
-//! SGP.02 ES5 over SMS (digest §SMS-PP) uses SMS-PP with TP-PID `7F` ((U)SIM data download),
+//! SGP.02 ES5 over SMS (digest §5.1) uses SMS-PP with TP-PID `7F` ((U)SIM data download),
 //! TP-DCS `F6` (8-bit data, class 2) and a user data header whose first element is the
 //! command packet identifier IEI `70` (responses: IEI `71`), carried in SMPP as `esm_class`
 //! `0x40` (UDHI, SMPP v3.4 §5.2.12), `protocol_id` `0x7F` (§5.2.13), `data_coding` `0xF6`
