@@ -328,15 +328,14 @@ impl Esme {
             state: watch::channel(LinkState::Reconnecting).0,
         });
         let conn = connect_and_bind(&shared).await?;
+        // Publish the first connection before returning, so the handle is usable at once.
+        let outbox = publish(&shared);
         tokio::spawn(run_session(
             Arc::clone(&shared),
-            conn,
+            (conn, outbox),
             incoming_tx,
             shutdown_rx,
         ));
-        // Wait until the session task has published the connection.
-        let mut state = shared.state.subscribe();
-        let _ = state.wait_for(|s| *s != LinkState::Reconnecting).await;
         Ok((
             EsmeHandle {
                 shared,
@@ -570,24 +569,29 @@ enum End {
     Lost,
 }
 
+/// Opens a new outbox for a freshly bound connection and marks the link bound.
+fn publish(shared: &Shared) -> mpsc::Receiver<Vec<u8>> {
+    let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.window.max(1));
+    shared.outbox.send_replace(Some(outbox_tx));
+    shared.state.send_replace(LinkState::Bound);
+    outbox_rx
+}
+
 async fn run_session(
     shared: Arc<Shared>,
-    first: Connection,
+    first: (Connection, mpsc::Receiver<Vec<u8>>),
     incoming: mpsc::Sender<Sms>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut next = Some(first);
     loop {
-        let conn = match next.take() {
-            Some(c) => c,
+        let (conn, outbox_rx) = match next.take() {
+            Some(first) => first,
             None => match reconnect(&shared, &mut shutdown).await {
-                Some(c) => c,
+                Some(c) => (c, publish(&shared)),
                 None => break,
             },
         };
-        let (outbox_tx, outbox_rx) = mpsc::channel(shared.config.window.max(1));
-        shared.outbox.send_replace(Some(outbox_tx));
-        shared.state.send_replace(LinkState::Bound);
         let end = serve(&shared, conn, outbox_rx, &incoming, &mut shutdown).await;
         shared.outbox.send_replace(None);
         shared.fail_pending();

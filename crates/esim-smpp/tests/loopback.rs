@@ -382,9 +382,14 @@ async fn partial_loss_is_deterministic_for_a_seed() {
                     command_packet(i),
                 );
                 smsr.submit(&sms).await.unwrap();
-                match timeout(Duration::from_millis(150), dev_in.recv()).await {
-                    Ok(Some(got)) => assert_eq!(got, sms),
-                    _ => lost.push(i),
+                // Wait until the SMSC has either delivered or dropped it.
+                let done = u64::from(i) + 1;
+                let m = settled(&server.smsc, |m| m.delivered + m.dropped == done).await;
+                assert_eq!(m.delivered + m.dropped, done);
+                if m.dropped as usize > lost.len() {
+                    lost.push(i);
+                } else {
+                    assert_eq!(recv(&mut dev_in).await, sms);
                 }
             }
             assert_eq!(server.smsc.metrics().dropped as usize, lost.len());
@@ -428,7 +433,8 @@ async fn throughput_limit_throttles_and_esme_retries_or_reports() {
             .filter(|r| matches!(r, Err(EsmeError::Status(CommandStatus::Throttled))))
             .count();
         assert_eq!(ok + throttled, 20);
-        assert!((5..=8).contains(&ok), "accepted {ok}");
+        // A burst of 5 plus what refills (5/s) while the 20 attempts run.
+        assert!((5..=12).contains(&ok), "accepted {ok}");
         for _ in 0..ok {
             recv(&mut dev_in).await;
         }
@@ -512,7 +518,7 @@ async fn messages_wait_for_their_esme_and_expire() {
                 system_id: "dev2".into(),
             }],
             queue_capacity: 2,
-            queue_expiry: Duration::from_millis(400),
+            queue_expiry: Duration::from_millis(1500),
             ..SmscConfig::default()
         })
         .await;
@@ -545,7 +551,7 @@ async fn messages_wait_for_their_esme_and_expire() {
         assert_eq!(recv(&mut dev2_in).await, to("447700900002", 1));
 
         // The message for ...003 expires before its ESME binds.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         let m = server.smsc.metrics();
         assert_eq!((m.queued, m.expired), (0, 1));
         let (_dev3, mut dev3_in) =
@@ -755,7 +761,7 @@ async fn missing_enquire_link_resp_triggers_reconnect() {
         });
         let mut cfg = esme_config(addr, "smsr", "x", SMSR_ADDR);
         cfg.enquire_link_interval = Duration::from_millis(200);
-        cfg.response_timeout = Duration::from_millis(300);
+        cfg.response_timeout = Duration::from_millis(500);
         let (h, _) = Esme::connect(cfg).await.unwrap();
         accepted_rx.recv().await.unwrap();
         // The keep-alive times out, the ESME reconnects and binds again.
