@@ -788,3 +788,99 @@ async fn missing_enquire_link_resp_triggers_reconnect() {
     .await
     .expect("test within time limit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transmitter_and_receiver_binds() {
+    timeout(LIMIT, async {
+        let server = Server::start(SmscConfig::default()).await;
+        let mut cfg = esme_config(server.addr, "smsr", "x", SMSR_ADDR);
+        cfg.bind_mode = esim_smpp::BindMode::Transmitter;
+        let (tx_only, _) = Esme::connect(cfg).await.unwrap();
+        let mut cfg = esme_config(server.addr, "device", "x", DEVICE_MSISDN);
+        cfg.bind_mode = esim_smpp::BindMode::Receiver;
+        let (rx_only, mut dev_in) = Esme::connect(cfg).await.unwrap();
+        let sms = Sms::sim_data_download(
+            Address::international(SMSR_ADDR),
+            Address::international(DEVICE_MSISDN),
+            command_packet(3),
+        );
+        tx_only.submit(&sms).await.unwrap();
+        assert_eq!(recv(&mut dev_in).await, sms);
+        let err = rx_only.submit(&sms).await.unwrap_err();
+        assert!(
+            matches!(err, EsmeError::WrongBindMode(esim_smpp::BindMode::Receiver)),
+            "{err}"
+        );
+        // A transmitter-only session owns no addresses: a message to it waits in the queue.
+        let back = Sms::sim_data_download(
+            Address::international(DEVICE_MSISDN),
+            Address::international(SMSR_ADDR),
+            command_packet(4),
+        );
+        tx_only.submit(&back).await.unwrap();
+        let m = settled(&server.smsc, |m| m.queued == 1 && m.delivered == 1).await;
+        assert_eq!((m.queued, m.delivered), (1, 1));
+        server.stop().await;
+    })
+    .await
+    .expect("test within time limit");
+}
+
+/// A server that binds the ESME and drops the connection on the first submit_sm: the
+/// outstanding request fails with ConnectionLost (not resent), and the ESME re-binds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_request_fails_with_connection_lost() {
+    timeout(LIMIT, async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let fake = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let bind = read_pdu(&mut s).await.unwrap();
+                let Body::Bind(mode, _) = bind.body else {
+                    panic!("bind expected")
+                };
+                let resp = Pdu::response(
+                    bind.sequence_number,
+                    CommandStatus::Ok,
+                    Body::BindResp(mode, esim_smpp::pdu::BindResp::default()),
+                );
+                s.write_all(&resp.encode().unwrap()).await.unwrap();
+                events_tx.send("bound".to_string()).unwrap();
+                // Drop the connection as soon as a submit_sm arrives.
+                while let Some(p) = read_pdu(&mut s).await {
+                    if let Body::SubmitSm(sm) = p.body {
+                        let idx = u32::from_be_bytes(sm.short_message[19..23].try_into().unwrap());
+                        events_tx.send(format!("submit {idx}")).unwrap();
+                        break;
+                    }
+                }
+            }
+        });
+        let (h, _) = Esme::connect(esme_config(addr, "smsr", "x", SMSR_ADDR))
+            .await
+            .unwrap();
+        assert_eq!(events.recv().await.as_deref(), Some("bound"));
+        let sms = Sms::sim_data_download(
+            Address::international(SMSR_ADDR),
+            Address::international(DEVICE_MSISDN),
+            command_packet(0),
+        );
+        let err = h.submit(&sms).await.unwrap_err();
+        assert!(matches!(err, EsmeError::ConnectionLost { .. }), "{err}");
+        assert_eq!(events.recv().await.as_deref(), Some("submit 0"));
+        let rebound = events.recv().await;
+        assert_eq!(rebound.as_deref(), Some("bound"), "re-bound after the loss");
+        // Nothing was resent on the new connection: the next submit_sm is the new one.
+        let next = Sms {
+            user_data: command_packet(1),
+            ..sms
+        };
+        let _ = h.submit(&next).await;
+        assert_eq!(events.recv().await.as_deref(), Some("submit 1"));
+        fake.await.unwrap();
+    })
+    .await
+    .expect("test within time limit");
+}
