@@ -1,5 +1,5 @@
 //! The 5-byte replay counter CNTR and the receiver's counter policy (ETSI TS 102 225 §5.1.1
-//! SPI b5b4, §5.1.3 status codes `02`–`04`).
+//! SPI b5b4; response status codes `02`–`04`, table 5).
 
 use super::{CounterMode, PorStatus, Scp80Error};
 use std::fmt;

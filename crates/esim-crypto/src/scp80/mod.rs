@@ -7,7 +7,7 @@
 //! | counter and its policy | [`Counter`], [`check_counter`] | TS 102 225 §5.1.1 (b5b4), §6 |
 //! | command packet | [`CommandPacket::encode`], [`parse_command`] → [`SecuredCommand::open`] | TS 102 225 §5.1, TS 31.115 §4.2 |
 //! | response packet (PoR) | [`ResponsePacket`], [`decode_por`], [`CompactResponse`] | TS 102 225 §5.2, TS 31.115 §4.4, TS 102 226 §5.1.2 |
-//! | status codes | [`PorStatus`] | TS 102 225 §5.1.3 table 5 |
+//! | status codes | [`PorStatus`] | TS 102 225 table 5, TS 31.115 §7 |
 //! | SMS user data header (CPI `70`, RPI `71`) | [`udh`] | TS 31.115 §4.2, §4.4 |
 //!
 //! Byte layouts (the project's vectors' `conventions`, `shared/vectors/scp80.json`):
@@ -193,7 +193,7 @@ pub enum Scp80Error {
 }
 
 impl Scp80Error {
-    /// The PoR status code (TS 102 225 §5.1.3 table 5) a receiving entity reports for this
+    /// The PoR status code (TS 102 225 table 5) a receiving entity reports for this
     /// failure, or `None` where the packet is too malformed to answer (the card discards it).
     pub fn por_status(&self) -> Option<PorStatus> {
         match self {

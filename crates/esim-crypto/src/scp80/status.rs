@@ -1,5 +1,4 @@
-//! Response status codes of the PoR (ETSI TS 102 225 §5.1.3 table 5; 3GPP TS 31.115 §7;
-//! digest §5.1).
+//! Response status codes of the PoR (ETSI TS 102 225 table 5; 3GPP TS 31.115 §7; digest §5.1).
 
 use std::fmt;
 
