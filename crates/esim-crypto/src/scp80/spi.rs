@@ -188,6 +188,16 @@ impl Spi {
         Self::decode(bytes, 0)
     }
 
+    /// Whether the receiver sends a PoR for a packet it processed with `status` (byte 2 b2b1:
+    /// always, only on error, or never).
+    pub fn wants_por(&self, status: super::PorStatus) -> bool {
+        match self.por {
+            PorRequest::None => false,
+            PorRequest::Always => true,
+            PorRequest::OnError => status != super::PorStatus::Ok,
+        }
+    }
+
     /// The two SPI bytes.
     pub fn to_bytes(self) -> [u8; 2] {
         let b1 =
@@ -222,6 +232,16 @@ mod tests {
         assert_eq!(Spi::SGP02_DEFAULT.to_bytes(), [0x16, 0x39]);
         assert_eq!(Spi::from_bytes([0x16, 0x39]).unwrap(), Spi::SGP02_DEFAULT);
         assert_eq!(Spi::SGP02_DEFAULT.to_string(), "1639");
+        use crate::scp80::PorStatus;
+        assert!(Spi::SGP02_DEFAULT.wants_por(PorStatus::Ok));
+        let on_error = Spi::from_bytes([0x16, 0x3A]).unwrap();
+        assert!(!on_error.wants_por(PorStatus::Ok));
+        assert!(on_error.wants_por(PorStatus::CounterLow));
+        assert!(
+            !Spi::from_bytes([0x16, 0x00])
+                .unwrap()
+                .wants_por(PorStatus::CounterLow)
+        );
     }
 
     #[test]
