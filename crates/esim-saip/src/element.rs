@@ -62,8 +62,9 @@ pub enum RawReason {
     /// the CHOICE is extensible (`...`), so it is kept and re-emitted unchanged.
     UnknownType,
     /// A known alternative whose DER re-encoding differs from the input (non-minimal lengths,
-    /// extension fields…); kept verbatim so that the package re-encodes byte for byte.
-    /// [`RawElement::decode_typed`] still gives its typed view.
+    /// other BER freedoms); kept verbatim so that the package re-encodes byte for byte.
+    /// [`RawElement::decode_typed`] still gives its typed view. (Unknown extension fields inside
+    /// a known PE are not accepted: they are reported as [`SaipError::BadElement`].)
     NotCanonical,
 }
 
