@@ -1,5 +1,6 @@
 //! `esim`: the command-line front of esim-rsp. Thin: parses arguments and calls the library crates.
 
+#[macro_use]
 mod output;
 mod pki;
 mod tool;
@@ -36,6 +37,13 @@ fn main() {
         Command::Pki(cmd) => pki::run(cmd, &out),
     };
     if let Err(e) = result {
+        // The reader went away (`esim … | head`): stop quietly, as Unix tools do.
+        if e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }) {
+            std::process::exit(0);
+        }
         // One line, the whole cause chain: "what failed: why".
         let msg = e
             .chain()

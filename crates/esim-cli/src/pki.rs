@@ -312,12 +312,12 @@ fn init(dir: &Path, force: bool, p: &PkiParams, out: &Output) -> Result<()> {
     if out.json {
         out.print_json(&pki_summary(dir, &pki, None))?;
     } else {
-        println!("test PKI written to {}", dir.display());
-        println!("  CI    {}", pki.ci.cert.subject());
-        println!("  EUM   {} ({})", pki.eum.cert.subject(), pki.eum.id);
-        println!("  SM-DP {} (GP certificate type 01)", pki.smdp.id);
-        println!("  SM-SR {} (GP certificate type 02)", pki.smsr.id);
-        println!(
+        outln!("test PKI written to {}", dir.display());
+        outln!("  CI    {}", pki.ci.cert.subject());
+        outln!("  EUM   {} ({})", pki.eum.cert.subject(), pki.eum.id);
+        outln!("  SM-DP {} (GP certificate type 01)", pki.smdp.id);
+        outln!("  SM-SR {} (GP certificate type 02)", pki.smsr.id);
+        outln!(
             "next: esim pki euicc --eum {} --out <DIR>",
             dir.join("eum").display()
         );
@@ -429,9 +429,9 @@ fn euicc(
     if out.json {
         out.print_json(&json!({ "out": out_dir.display().to_string(), "issued": issued }))?;
     } else {
-        println!("{} eUICC(s) issued in {}", issued.len(), out_dir.display());
+        outln!("{} eUICC(s) issued in {}", issued.len(), out_dir.display());
         for eid in &issued {
-            println!("  {eid}");
+            outln!("  {eid}");
         }
     }
     Ok(())
@@ -535,14 +535,14 @@ fn show(dir: &Path, out: &Output) -> Result<()> {
         if out.json {
             return out.print_json(&summary);
         }
-        println!("test PKI in {}", dir.display());
+        outln!("test PKI in {}", dir.display());
         for (name, c) in [
             ("CI", &pki.ci.cert),
             ("EUM", &pki.eum.cert),
             ("TLS CA", &pki.tls_ca.cert),
         ] {
             let v = c.validity();
-            println!(
+            outln!(
                 "  {name:<6} {}  valid {} .. {}",
                 c.subject(),
                 v.not_before,
@@ -551,7 +551,7 @@ fn show(dir: &Path, out: &Output) -> Result<()> {
         }
         for (name, s) in [("SM-DP", &pki.smdp), ("SM-SR", &pki.smsr)] {
             let b = s.cert.body();
-            println!(
+            outln!(
                 "  {name:<6} {}  GP cert type {:?}, serial {}, expires {}; TLS names {}",
                 s.id,
                 b.cert_type,
@@ -560,7 +560,7 @@ fn show(dir: &Path, out: &Output) -> Result<()> {
                 s.tls_cert.dns_names().join(", ")
             );
         }
-        println!(
+        outln!(
             "  chains: {}",
             summary["verification"].as_str().unwrap_or("?")
         );
@@ -595,22 +595,22 @@ fn show(dir: &Path, out: &Output) -> Result<()> {
         if out.json {
             return out.print_json(&summary);
         }
-        println!("eUICC {}", info.eid);
-        println!("  EUM {}  produced {}", info.eum_id, info.production_date);
-        println!(
+        outln!("eUICC {}", info.eid);
+        outln!("  EUM {}  produced {}", info.eum_id, info.production_date);
+        outln!(
             "  ECASD certificate serial {}, expires {}",
             hex::encode(&ecasd.body().serial),
             ecasd.body().expiry_date
         );
         for k in &info.isd_r.keysets {
-            println!(
+            outln!(
                 "  ISD-R keyset {} KVN {:02X} ({} key(s))",
                 k.keyset_type,
                 k.version,
                 k.keys.len()
             );
         }
-        println!(
+        outln!(
             "  EIS signature and chain: {}",
             summary["eisVerification"].as_str().unwrap_or("?")
         );

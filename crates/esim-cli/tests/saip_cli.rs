@@ -17,29 +17,12 @@ fn esim(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// shared/vectors (as esim-vectors finds it: $ESIM_VECTORS_DIR or beside the repository).
 fn vectors_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("ESIM_VECTORS_DIR") {
-        return PathBuf::from(d);
-    }
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for anc in start.ancestors() {
-        for cand in [anc.join("shared/vectors"), anc.join("../shared/vectors")] {
-            if cand.join("README.md").is_file() {
-                return cand;
-            }
-        }
-    }
-    panic!("shared/vectors not found (set ESIM_VECTORS_DIR)");
+    esim_vectors::dir()
 }
 
 fn saip_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors_dir().join("saip"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "der"))
-        .collect();
-    v.sort();
+    let v = esim_vectors::saip_files();
     assert_eq!(v.len(), 36, "the 36 TS.48 profiles");
     v
 }

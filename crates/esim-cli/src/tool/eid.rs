@@ -43,7 +43,7 @@ pub fn run(cmd: Cmd, out: &Output) -> anyhow::Result<()> {
                 if out.json {
                     out.print_json(&json!({ "eid": e.as_str(), "valid": true }))?;
                 } else {
-                    println!("{e}: valid (check digits {})", &e.as_str()[30..]);
+                    outln!("{e}: valid (check digits {})", &e.as_str()[30..]);
                 }
                 Ok(())
             }
@@ -73,7 +73,7 @@ pub fn run(cmd: Cmd, out: &Output) -> anyhow::Result<()> {
                 out.print_json(&json!(list))?;
             } else {
                 for e in eids {
-                    println!("{e}");
+                    outln!("{e}");
                 }
             }
             Ok(())

@@ -1,6 +1,6 @@
 //! `esim tool saip decode|encode|personalize|validate`: TCA eUICC Profile Packages (SAIP).
 
-use crate::output::{Output, hex_arg};
+use crate::output::{Output, emit, hex_arg};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use esim_saip::Zeroizing;
@@ -120,16 +120,6 @@ fn decode_file(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<esim_saip::LocatedEl
     let located =
         ProfilePackage::decode_located(&der).with_context(|| format!("{}", path.display()))?;
     Ok((der, located))
-}
-
-/// Writes to stdout; a closed pipe is an error (one line), not a panic.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())
-        .and_then(|()| o.write_all(b"\n"))
-        .and_then(|()| o.flush())
-        .context("cannot write to standard output")
 }
 
 fn emit_json(v: &Value) -> anyhow::Result<()> {

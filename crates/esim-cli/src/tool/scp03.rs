@@ -324,7 +324,7 @@ pub fn run(cmd: Cmd, out: &Output) -> anyhow::Result<()> {
                     "stream": hex::encode(&stream),
                 }))
             } else {
-                println!("{}", hex::encode(&stream));
+                outln!("{}", hex::encode(&stream));
                 Ok(())
             }
         }
@@ -346,8 +346,8 @@ fn print(out: &Output, v: &serde_json::Value) -> anyhow::Result<()> {
     if let Some(map) = v.as_object() {
         for (k, val) in map {
             match val {
-                serde_json::Value::String(s) => println!("{k}: {s}"),
-                other => println!("{k}: {other}"),
+                serde_json::Value::String(s) => outln!("{k}: {s}"),
+                other => outln!("{k}: {other}"),
             }
         }
     }

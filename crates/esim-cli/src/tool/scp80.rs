@@ -239,7 +239,7 @@ fn encode(a: EncodeArgs, out: &Output) -> anyhow::Result<()> {
             "sms_user_data": hex::encode(&user_data),
         }));
     }
-    println!("{}", hex::encode(if a.udh { &user_data } else { &packet }));
+    outln!("{}", hex::encode(if a.udh { &user_data } else { &packet }));
     Ok(())
 }
 
@@ -322,11 +322,11 @@ fn decode(a: DecodeArgs, out: &Output) -> anyhow::Result<()> {
         }
         return out.print_json(&v);
     }
-    print_command(&opened, udh_bytes);
+    print_command(&opened, udh_bytes)?;
     if let Some(c) = check {
         match c {
-            Ok(()) => println!("counter check  ok"),
-            Err(s) => println!("counter check  failed: PoR status {s}"),
+            Ok(()) => outln!("counter check  ok"),
+            Err(s) => outln!("counter check  failed: PoR status {s}"),
         }
     }
     Ok(())
@@ -370,21 +370,21 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn print_command(o: &OpenedCommand, udh_bytes: Option<&[u8]>) {
+fn print_command(o: &OpenedCommand, udh_bytes: Option<&[u8]>) -> anyhow::Result<()> {
     let h = &o.header;
     if let Some(u) = udh_bytes {
-        println!("UDH            {}", hex::encode(u));
+        outln!("UDH            {}", hex::encode(u));
     }
-    println!("CPL            {} bytes", h.cpl);
-    println!("CHL            {} bytes", h.chl);
-    println!("SPI            {}", hex::encode(&h.spi.to_bytes()));
-    println!("  counter      {}", h.spi.counter.name());
-    println!("  ciphering    {}", yes(h.spi.ciphering));
-    println!("  RC/CC/DS     {}", h.spi.integrity.name());
-    println!("PoR            {}", h.spi.por.name());
-    println!("  RC/CC/DS     {}", h.spi.por_integrity.name());
-    println!("  ciphered     {}", yes(h.spi.por_ciphered));
-    println!(
+    outln!("CPL            {} bytes", h.cpl);
+    outln!("CHL            {} bytes", h.chl);
+    outln!("SPI            {}", hex::encode(&h.spi.to_bytes()));
+    outln!("  counter      {}", h.spi.counter.name());
+    outln!("  ciphering    {}", yes(h.spi.ciphering));
+    outln!("  RC/CC/DS     {}", h.spi.integrity.name());
+    outln!("PoR            {}", h.spi.por.name());
+    outln!("  RC/CC/DS     {}", h.spi.por_integrity.name());
+    outln!("  ciphered     {}", yes(h.spi.por_ciphered));
+    outln!(
         "  sent in      {}",
         if h.spi.por_via_submit {
             "SMS-SUBMIT"
@@ -392,30 +392,31 @@ fn print_command(o: &OpenedCommand, udh_bytes: Option<&[u8]>) {
             "SMS-DELIVER-REPORT"
         }
     );
-    println!(
+    outln!(
         "KIc            {:02x} (key {}, {})",
         h.kic.0,
         h.kic.key_index(),
         kic_name(h.kic)
     );
-    println!(
+    outln!(
         "KID            {:02x} (key {}, {})",
         h.kid.0,
         h.kid.key_index(),
         kid_name(h.kid, h.spi.integrity)
     );
-    println!("TAR            {}", hex::encode(&h.tar.0));
-    println!("CNTR           {}", o.counter);
-    println!("PCNTR          {} padding bytes", o.padding);
+    outln!("TAR            {}", hex::encode(&h.tar.0));
+    outln!("CNTR           {}", o.counter);
+    outln!("PCNTR          {} padding bytes", o.padding);
     if !o.integrity.is_empty() {
         let n = if h.spi.integrity == Integrity::Rc {
             "RC"
         } else {
             "CC"
         };
-        println!("{n}             {} (verified)", hex::encode(&o.integrity));
+        outln!("{n}             {} (verified)", hex::encode(&o.integrity));
     }
-    println!("data           {}", hex::encode(&o.data));
+    outln!("data           {}", hex::encode(&o.data));
+    Ok(())
 }
 
 fn status_arg(text: &str) -> anyhow::Result<PorStatus> {
@@ -448,7 +449,7 @@ fn encode_por(a: EncodePorArgs, out: &Output) -> anyhow::Result<()> {
             "packet": hex::encode(ud.get(udh::RESPONSE_UDH.len()..).unwrap_or_default()),
         }));
     }
-    println!("{}", hex::encode(&ud));
+    outln!("{}", hex::encode(&ud));
     Ok(())
 }
 
@@ -473,20 +474,20 @@ fn decode_por_cmd(a: DecodePorArgs, out: &Output) -> anyhow::Result<()> {
     if out.json {
         return out.print_json(&por_json(&d, compact.as_ref()));
     }
-    println!("RPL            {} bytes", d.rpl);
-    println!("RHL            {} bytes", d.rhl);
-    println!("TAR            {}", hex::encode(&d.packet.tar.0));
-    println!("CNTR           {}", d.packet.counter);
-    println!("PCNTR          {} padding bytes", d.padding);
-    println!("status         {}", d.packet.status);
+    outln!("RPL            {} bytes", d.rpl);
+    outln!("RHL            {} bytes", d.rhl);
+    outln!("TAR            {}", hex::encode(&d.packet.tar.0));
+    outln!("CNTR           {}", d.packet.counter);
+    outln!("PCNTR          {} padding bytes", d.padding);
+    outln!("status         {}", d.packet.status);
     if !d.integrity.is_empty() {
-        println!("RC/CC          {} (verified)", hex::encode(&d.integrity));
+        outln!("RC/CC          {} (verified)", hex::encode(&d.integrity));
     }
-    println!("data           {}", hex::encode(&d.packet.data));
+    outln!("data           {}", hex::encode(&d.packet.data));
     if let Some(c) = compact {
-        println!("  commands     {}", c.commands_executed);
-        println!("  last SW      {}", hex::encode(&c.last_sw));
-        println!("  last data    {}", hex::encode(&c.last_data));
+        outln!("  commands     {}", c.commands_executed);
+        outln!("  last SW      {}", hex::encode(&c.last_sw));
+        outln!("  last data    {}", hex::encode(&c.last_data));
     }
     Ok(())
 }

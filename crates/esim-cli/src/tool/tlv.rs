@@ -30,7 +30,7 @@ pub fn run(args: Args, out: &Output) -> anyhow::Result<()> {
         return out.print_json(&Value::Array(v));
     }
     for t in &tlvs {
-        print_tlv(t, 0);
+        print_tlv(t, 0)?;
     }
     Ok(())
 }
@@ -48,7 +48,7 @@ fn to_json(n: &Node) -> Value {
 }
 
 /// Prints one TLV: `TAG [length] @offset`, then its children or its value.
-fn print_tlv(t: &Tlv<'_>, depth: usize) {
+fn print_tlv(t: &Tlv<'_>, depth: usize) -> anyhow::Result<()> {
     let indent = "  ".repeat(depth);
     let len = if t.indefinite {
         "indefinite".to_string()
@@ -62,9 +62,9 @@ fn print_tlv(t: &Tlv<'_>, depth: usize) {
     };
     match children {
         Some(children) => {
-            println!("{indent}{} [{len}] @{}", t.tag, t.offset);
+            outln!("{indent}{} [{len}] @{}", t.tag, t.offset);
             for c in &children {
-                print_tlv(c, depth + 1);
+                print_tlv(c, depth + 1)?;
             }
         }
         None => {
@@ -74,7 +74,7 @@ fn print_tlv(t: &Tlv<'_>, depth: usize) {
             } else {
                 String::new()
             };
-            println!(
+            outln!(
                 "{indent}{} [{len}] @{}: {}{ascii}",
                 t.tag,
                 t.offset,
@@ -82,4 +82,5 @@ fn print_tlv(t: &Tlv<'_>, depth: usize) {
             );
         }
     }
+    Ok(())
 }
