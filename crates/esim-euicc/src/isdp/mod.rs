@@ -1,0 +1,407 @@
+//! The ISD-P: the security domain that receives and holds one Profile (SGP.02 §2.2.1, §3.1.3;
+//! digest §3.1 steps 5–7, §5.5 "SCP03t", §6 "Segmentation in SGP.02").
+//!
+//! Life of an [`IsdP`], driven by the ISD-R:
+//! 1. [`IsdP::new`] after INSTALL [for install] (AID, memory quota);
+//! 2. [`IsdP::personalize`] with the SCP03 keyset from ECKA key establishment
+//!    (`esim_crypto::ecka::EstablishedKeys::scp03()`);
+//! 3. [`IsdP::feed_scp03t`] with the ES8 bytes exactly as ES3.SendData delivers them (cut
+//!    anywhere): SCP03t `84`/`85`/`86`/`87` run through [`esim_crypto::scp03t::Scp03tCard`], the
+//!    deciphered segments go to the Profile Package Interpreter ([`ppi`]), and the output holds
+//!    the response TLVs the card returns and the [`IsdpEvent`]s;
+//! 4. the profile ([`profile::Profile`]) becomes visible at once and completely when the `end` PE
+//!    was accepted ([`IsdP::installed_profile`]); [`IsdP::abort`] (interrupted download) drops a
+//!    staged profile.
+//!
+//! Responses (spec choices 5–8 for SCP03t, and the row "EUICCResponse in SCP03t" of
+//! docs/spec-choices.md): `84 …`, `85 00`, `87 00` as [`esim_crypto::scp03t`] builds them; `86 00`
+//! for every segment until the download ends; the segment that completes the `end` PE, or the
+//! one in which a PE fails, is answered `86 L {R-ENC(EUICCResponse) ‖ R-MAC}` with the DER
+//! `EUICCResponse` of TCA SAIP §9. An SCP03t error (bad MAC, wrong command) is answered
+//! `9F8x ‖ 02 ‖ SW` and ends the download. After an ended download (success or failure) every
+//! further chunk is answered `9F8x 02 69 85` (x = the chunk's first byte if `84`–`87`, else `6`)
+//! until [`IsdP::abort`] (after a failure) — an installed ISD-P never takes a second profile.
+
+pub mod ppi;
+pub mod profile;
+
+use crate::policy::Pol1;
+use esim_codec::{Aid, Iccid};
+use esim_crypto::SecretKey;
+use esim_crypto::scp03::{CardIdle, StaticKeys};
+use esim_crypto::scp03t::{
+    Scp03tCard, Scp03tError, Scp03tEvent, TAG_INITIALIZE_UPDATE, TAG_PROFILE_SEGMENT,
+    TAG_REPLACE_SESSION_KEYS, error_response,
+};
+use ppi::{Interpreter, PeFailure, PpiStep};
+use profile::{Profile, Secret};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Status word of the error TLV for input the ISD-P does not accept in its state
+/// (ISO 7816-4 "conditions of use not satisfied").
+pub const SW_CONDITIONS_NOT_SATISFIED: u16 = 0x6985;
+
+/// Errors of the ISD-P management calls (not of the SCP03t stream, whose errors are answered
+/// in-band).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IsdpError {
+    /// A profile is installed: the keyset can no longer be replaced this way.
+    #[error("ISD-P {0} already holds a profile")]
+    ProfileInstalled(String),
+    /// A download is in progress.
+    #[error("ISD-P {0}: a profile download is in progress")]
+    DownloadInProgress(String),
+}
+
+impl IsdpError {
+    /// Status word for the ISD-R to return (`6985`).
+    pub fn sw(&self) -> u16 {
+        SW_CONDITIONS_NOT_SATISFIED
+    }
+}
+
+/// Why a download failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// An SCP03t error (C-MAC, cryptogram, unexpected or malformed command); the card answered
+    /// with an error TLV carrying `status_word`.
+    Scp03t {
+        /// Status word of the error TLV.
+        status_word: u16,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A Profile Element was refused; the `EUICCResponse` names it.
+    Profile(PeFailure),
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureReason::Scp03t {
+                status_word,
+                detail,
+            } => write!(f, "SCP03t error {status_word:04X}: {detail}"),
+            FailureReason::Profile(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// What happened while processing a chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IsdpEvent {
+    /// The profile is installed (the ISD-R moves the ISD-P to Disabled and records ICCID, POL1
+    /// and memory).
+    InstallationComplete {
+        /// ICCID of the profile.
+        iccid: Iccid,
+        /// POL1.
+        pol1: Pol1,
+        /// Memory used (≤ quota).
+        memory_used: u32,
+        /// The SGP.02 connectivity parameters of the header (opaque).
+        connectivity_parameters: Option<Vec<u8>>,
+    },
+    /// The download failed; nothing was installed.
+    InstallationFailed {
+        /// Why.
+        reason: FailureReason,
+    },
+}
+
+/// The result of [`IsdP::feed_scp03t`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IsdpOutput {
+    /// Response TLVs to return to the SM-DP (concatenated, in command order; may be empty when
+    /// the chunk completed no command).
+    pub response: Vec<u8>,
+    /// Events, in order.
+    pub events: Vec<IsdpEvent>,
+}
+
+/// The ISD-P keyset as persisted (zeroized on drop).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredKeys {
+    kvn: u8,
+    enc: Secret,
+    mac: Secret,
+    dek: Secret,
+}
+
+impl StoredKeys {
+    fn static_keys(&self) -> Option<StaticKeys> {
+        StaticKeys::new(
+            self.kvn,
+            SecretKey::new(self.enc.expose()),
+            SecretKey::new(self.mac.expose()),
+            SecretKey::new(self.dek.expose()),
+        )
+        .ok()
+    }
+}
+
+/// The download in progress.
+struct Active {
+    card: Scp03tCard,
+    ppi: Interpreter,
+}
+
+#[derive(Default)]
+enum Session {
+    /// No download running: the next bytes must start one (`84`).
+    #[default]
+    Idle,
+    /// SCP03t session and interpreter.
+    Active(Box<Active>),
+    /// A download failed; input is refused until [`IsdP::abort`].
+    Refused,
+}
+
+/// One ISD-P with at most one Profile. Serializable (the card's state is persisted); a download
+/// in progress is not persisted (a restored ISD-P behaves as after [`IsdP::abort`]).
+#[derive(Serialize, Deserialize)]
+pub struct IsdP {
+    aid: Aid,
+    quota: u32,
+    keys: Option<StoredKeys>,
+    key_diversification_data: [u8; 10],
+    sequence_counter: u32,
+    profile: Option<Profile>,
+    #[serde(skip)]
+    session: Session,
+}
+
+impl fmt::Debug for IsdP {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IsdP")
+            .field("aid", &self.aid)
+            .field("quota", &self.quota)
+            .field("personalized", &self.keys.is_some())
+            .field("sequence_counter", &self.sequence_counter)
+            .field(
+                "session",
+                &match self.session {
+                    Session::Idle => "idle",
+                    Session::Active(_) => "download in progress",
+                    Session::Refused => "refused after a failed download",
+                },
+            )
+            .field("profile", &self.profile.as_ref().map(|p| p.iccid().clone()))
+            .finish()
+    }
+}
+
+impl IsdP {
+    /// A new, empty ISD-P (after INSTALL [for install]) with `quota` bytes of memory.
+    pub fn new(aid: Aid, quota: u32) -> Self {
+        IsdP {
+            aid,
+            quota,
+            keys: None,
+            key_diversification_data: [0; 10],
+            sequence_counter: 0,
+            profile: None,
+            session: Session::Idle,
+        }
+    }
+
+    /// Sets the 10-byte key diversification data of the INITIALIZE UPDATE response (GP Amd D
+    /// §7.1.1.6; default all zeros — SGP.02 ISD-P keys are not diversified).
+    pub fn with_key_diversification_data(mut self, kdd: [u8; 10]) -> Self {
+        self.key_diversification_data = kdd;
+        self
+    }
+
+    /// The ISD-P AID.
+    pub fn aid(&self) -> &Aid {
+        &self.aid
+    }
+
+    /// The memory quota (bytes).
+    pub fn quota(&self) -> u32 {
+        self.quota
+    }
+
+    /// Memory used by the installed profile (0 when none).
+    pub fn memory_used(&self) -> u32 {
+        self.profile.as_ref().map_or(0, Profile::memory_used)
+    }
+
+    /// Whether SCP03 keys were set ([`Self::personalize`]).
+    pub fn is_personalized(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// The SCP03 sequence counter (last value used).
+    pub fn sequence_counter(&self) -> u32 {
+        self.sequence_counter
+    }
+
+    /// Whether a download is in progress.
+    pub fn download_in_progress(&self) -> bool {
+        matches!(self.session, Session::Active(_))
+    }
+
+    /// The installed profile, if the download completed.
+    pub fn installed_profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+
+    /// Sets the SCP03 keyset established by ECKA (SGP.02 §3.1.2; `EstablishedKeys::scp03()`).
+    /// Refused once a profile is installed or while a download runs.
+    pub fn personalize(&mut self, keys: StaticKeys) -> Result<(), IsdpError> {
+        if self.profile.is_some() {
+            return Err(IsdpError::ProfileInstalled(self.aid_hex()));
+        }
+        if matches!(self.session, Session::Active(_)) {
+            return Err(IsdpError::DownloadInProgress(self.aid_hex()));
+        }
+        self.keys = Some(StoredKeys {
+            kvn: keys.kvn(),
+            enc: Secret::new(keys.enc().expose()),
+            mac: Secret::new(keys.mac().expose()),
+            dek: Secret::new(keys.dek().expose()),
+        });
+        self.session = Session::Idle;
+        Ok(())
+    }
+
+    /// Interrupted download: discards the SCP03t session and everything staged. The installed
+    /// profile (if the download had completed) stays. Returns whether a download was dropped.
+    pub fn abort(&mut self) -> bool {
+        let dropped = !matches!(self.session, Session::Idle);
+        self.session = Session::Idle;
+        dropped
+    }
+
+    fn aid_hex(&self) -> String {
+        esim_codec::hex::encode(self.aid.as_bytes())
+    }
+
+    /// Processes the next ES8 bytes (SCP03t command TLVs, cut anywhere). See the module
+    /// documentation for the responses. Never panics on any input.
+    pub fn feed_scp03t(&mut self, chunk: &[u8]) -> IsdpOutput {
+        let mut out = IsdpOutput::default();
+        if chunk.is_empty() {
+            return out;
+        }
+        let refuse = |out: &mut IsdpOutput| {
+            let tag = match chunk.first() {
+                Some(&t) if (TAG_INITIALIZE_UPDATE..=TAG_REPLACE_SESSION_KEYS).contains(&t) => t,
+                _ => TAG_PROFILE_SEGMENT,
+            };
+            out.response = error_response(tag, SW_CONDITIONS_NOT_SATISFIED);
+        };
+        if matches!(self.session, Session::Idle) {
+            let keys = match (&self.profile, &self.keys) {
+                (None, Some(k)) => k.static_keys(),
+                _ => None,
+            };
+            let Some(keys) = keys else {
+                refuse(&mut out);
+                return out;
+            };
+            let idle = CardIdle::new(
+                keys,
+                self.aid.as_bytes(),
+                self.key_diversification_data,
+                self.sequence_counter,
+            );
+            self.session = Session::Active(Box::new(Active {
+                card: Scp03tCard::new(idle),
+                ppi: Interpreter::new(self.quota),
+            }));
+        }
+        let Session::Active(active) = &mut self.session else {
+            refuse(&mut out);
+            return out;
+        };
+        let fed = active.card.feed(chunk);
+        self.sequence_counter = active.card.card_idle().sequence_counter();
+        let mut ended = false;
+        let mut installed: Option<Box<Profile>> = None;
+        for ev in active.card.take_events() {
+            match ev {
+                Scp03tEvent::Response(bytes) => out.response.extend_from_slice(&bytes),
+                Scp03tEvent::Segment { data, reply } => {
+                    let data = zeroize::Zeroizing::new(data);
+                    if ended {
+                        out.response.extend_from_slice(&error_response(
+                            TAG_PROFILE_SEGMENT,
+                            SW_CONDITIONS_NOT_SATISFIED,
+                        ));
+                        continue;
+                    }
+                    let (payload, event) = match active.ppi.push(&data) {
+                        PpiStep::NeedMore => (Vec::new(), None),
+                        PpiStep::Installed { profile, response } => {
+                            ended = true;
+                            let ev = IsdpEvent::InstallationComplete {
+                                iccid: profile.iccid().clone(),
+                                pol1: profile.pol1(),
+                                memory_used: profile.memory_used(),
+                                connectivity_parameters: profile
+                                    .connectivity_parameters()
+                                    .map(<[u8]>::to_vec),
+                            };
+                            installed = Some(profile);
+                            (response, Some(ev))
+                        }
+                        PpiStep::Failed { failure, response } => {
+                            ended = true;
+                            (
+                                response,
+                                Some(IsdpEvent::InstallationFailed {
+                                    reason: FailureReason::Profile(failure),
+                                }),
+                            )
+                        }
+                        _ => {
+                            ended = true;
+                            out.response.extend_from_slice(&error_response(
+                                TAG_PROFILE_SEGMENT,
+                                SW_CONDITIONS_NOT_SATISFIED,
+                            ));
+                            continue;
+                        }
+                    };
+                    match reply.response(&payload) {
+                        Ok(r) => out.response.extend_from_slice(&r),
+                        Err(e) => out.response.extend_from_slice(&error_response(
+                            TAG_PROFILE_SEGMENT,
+                            e.status_word(),
+                        )),
+                    }
+                    out.events.extend(event);
+                }
+                _ => {}
+            }
+        }
+        if let Some(profile) = installed {
+            self.profile = Some(*profile);
+            self.session = Session::Idle;
+            return out;
+        }
+        if ended {
+            self.session = Session::Refused;
+            return out;
+        }
+        if let Err(e) = fed {
+            let reason = FailureReason::Scp03t {
+                status_word: e.status_word(),
+                detail: scp03t_detail(&e),
+            };
+            out.events.push(IsdpEvent::InstallationFailed { reason });
+            self.session = Session::Refused;
+        }
+        out
+    }
+}
+
+fn scp03t_detail(e: &Scp03tError) -> String {
+    e.to_string()
+}
