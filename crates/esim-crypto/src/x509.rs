@@ -189,9 +189,7 @@ impl BuilderProfile for Profile {
         if let CertProfile::TlsServer { dns_names } = &self.kind {
             let mut names = Vec::new();
             for n in dns_names {
-                names.push(GeneralName::DnsName(
-                    der::asn1::Ia5String::new(n)?,
-                ));
+                names.push(GeneralName::DnsName(der::asn1::Ia5String::new(n)?));
             }
             if !names.is_empty() {
                 exts.push((false, &SubjectAltName(names)).to_extension(tbs.subject(), &exts)?);
