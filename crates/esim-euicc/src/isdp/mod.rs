@@ -18,9 +18,10 @@
 //! for every segment until the download ends; the segment that completes the `end` PE, or the
 //! one in which a PE fails, is answered `86 L {R-ENC(EUICCResponse) ‖ R-MAC}` with the DER
 //! `EUICCResponse` of TCA SAIP §9. An SCP03t error (bad MAC, wrong command) is answered
-//! `9F8x ‖ 02 ‖ SW` and ends the download. After an ended download (success or failure) every
-//! further chunk is answered `9F8x 02 69 85` (x = the chunk's first byte if `84`–`87`, else `6`)
-//! until [`IsdP::abort`] (after a failure) — an installed ISD-P never takes a second profile.
+//! `9F8x ‖ 02 ‖ SW` and ends the download. Where no download is possible (no keys, a profile
+//! installed — an ISD-P never takes a second profile — or a failed download until
+//! [`IsdP::abort`]) each further command TLV is answered `9F8x 02 69 85` (x = its tag `84`–`87`,
+//! else `6`), following the TLV framing across chunks.
 
 pub mod ppi;
 pub mod profile;
@@ -157,8 +158,107 @@ enum Session {
     Idle,
     /// SCP03t session and interpreter.
     Active(Box<Active>),
-    /// A download failed; input is refused until [`IsdP::abort`].
-    Refused,
+    /// No download possible (no keys, a profile installed, or a failed download until
+    /// [`IsdP::abort`]): each command is answered with an error TLV.
+    Refused(Refusal),
+}
+
+/// Answers each command of a refused stream with `9F8x 02 6985`, following the TLV framing so
+/// that one error answers one command whatever the chunking.
+#[derive(Debug, Default)]
+struct Refusal {
+    /// Whether a download failed (as opposed to no download being possible).
+    after_failure: bool,
+    /// Value bytes of the current command still to skip.
+    skip: usize,
+    /// Bytes of an incomplete command header.
+    header: Vec<u8>,
+    /// The framing was lost (malformed header): every later chunk gets one error TLV.
+    lost: bool,
+}
+
+fn command_tag(first: Option<u8>) -> u8 {
+    match first {
+        Some(t) if (TAG_INITIALIZE_UPDATE..=TAG_REPLACE_SESSION_KEYS).contains(&t) => t,
+        _ => TAG_PROFILE_SEGMENT,
+    }
+}
+
+/// Reads a TLV header (one-byte tag, or two bytes for a `xF` first byte; definite length of at
+/// most 4 bytes): `Ok(Some((header length, value length)))`, `Ok(None)` if incomplete.
+fn tlv_header(buf: &[u8]) -> Result<Option<(usize, usize)>, ()> {
+    let Some(&t0) = buf.first() else {
+        return Ok(None);
+    };
+    let tag_len = if t0 & 0x1F == 0x1F { 2 } else { 1 };
+    let Some(&l0) = buf.get(tag_len) else {
+        return Ok(None);
+    };
+    match l0 {
+        0x00..=0x7F => Ok(Some((tag_len + 1, usize::from(l0)))),
+        0x81..=0x84 => {
+            let n = usize::from(l0 & 0x7F);
+            let Some(bytes) = buf.get(tag_len + 1..tag_len + 1 + n) else {
+                return Ok(None);
+            };
+            let v = bytes.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b));
+            Ok(Some((tag_len + 1 + n, v)))
+        }
+        _ => Err(()),
+    }
+}
+
+impl Refusal {
+    fn after_failure() -> Self {
+        Refusal {
+            after_failure: true,
+            ..Refusal::default()
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.lost {
+            return error_response(
+                command_tag(chunk.first().copied()),
+                SW_CONDITIONS_NOT_SATISFIED,
+            );
+        }
+        let mut i = 0;
+        while i < chunk.len() {
+            if self.skip > 0 {
+                let n = self.skip.min(chunk.len() - i);
+                self.skip -= n;
+                i += n;
+                continue;
+            }
+            if let Some(&b) = chunk.get(i) {
+                self.header.push(b);
+            }
+            i += 1;
+            match tlv_header(&self.header) {
+                Ok(None) => {}
+                Ok(Some((_, value_len))) => {
+                    out.extend_from_slice(&error_response(
+                        command_tag(self.header.first().copied()),
+                        SW_CONDITIONS_NOT_SATISFIED,
+                    ));
+                    self.skip = value_len;
+                    self.header.clear();
+                }
+                Err(()) => {
+                    out.extend_from_slice(&error_response(
+                        command_tag(self.header.first().copied()),
+                        SW_CONDITIONS_NOT_SATISFIED,
+                    ));
+                    self.lost = true;
+                    self.header.clear();
+                    return out;
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One ISD-P with at most one Profile. Serializable (the card's state is persisted); a download
@@ -184,10 +284,11 @@ impl fmt::Debug for IsdP {
             .field("sequence_counter", &self.sequence_counter)
             .field(
                 "session",
-                &match self.session {
+                &match &self.session {
                     Session::Idle => "idle",
                     Session::Active(_) => "download in progress",
-                    Session::Refused => "refused after a failed download",
+                    Session::Refused(r) if r.after_failure => "refused after a failed download",
+                    Session::Refused(_) => "refusing SCP03t",
                 },
             )
             .field("profile", &self.profile.as_ref().map(|p| p.iccid().clone()))
@@ -273,7 +374,11 @@ impl IsdP {
     /// Interrupted download: discards the SCP03t session and everything staged. The installed
     /// profile (if the download had completed) stays. Returns whether a download was dropped.
     pub fn abort(&mut self) -> bool {
-        let dropped = !matches!(self.session, Session::Idle);
+        let dropped = match &self.session {
+            Session::Active(_) => true,
+            Session::Refused(r) => r.after_failure,
+            Session::Idle => false,
+        };
         self.session = Session::Idle;
         dropped
     }
@@ -289,36 +394,34 @@ impl IsdP {
         if chunk.is_empty() {
             return out;
         }
-        let refuse = |out: &mut IsdpOutput| {
-            let tag = match chunk.first() {
-                Some(&t) if (TAG_INITIALIZE_UPDATE..=TAG_REPLACE_SESSION_KEYS).contains(&t) => t,
-                _ => TAG_PROFILE_SEGMENT,
-            };
-            out.response = error_response(tag, SW_CONDITIONS_NOT_SATISFIED);
-        };
         if matches!(self.session, Session::Idle) {
             let keys = match (&self.profile, &self.keys) {
                 (None, Some(k)) => k.static_keys(),
                 _ => None,
             };
-            let Some(keys) = keys else {
-                refuse(&mut out);
-                return out;
+            self.session = match keys {
+                Some(keys) => {
+                    let idle = CardIdle::new(
+                        keys,
+                        self.aid.as_bytes(),
+                        self.key_diversification_data,
+                        self.sequence_counter,
+                    );
+                    Session::Active(Box::new(Active {
+                        card: Scp03tCard::new(idle),
+                        ppi: Interpreter::new(self.quota),
+                    }))
+                }
+                None => Session::Refused(Refusal::default()),
             };
-            let idle = CardIdle::new(
-                keys,
-                self.aid.as_bytes(),
-                self.key_diversification_data,
-                self.sequence_counter,
-            );
-            self.session = Session::Active(Box::new(Active {
-                card: Scp03tCard::new(idle),
-                ppi: Interpreter::new(self.quota),
-            }));
         }
-        let Session::Active(active) = &mut self.session else {
-            refuse(&mut out);
-            return out;
+        let active = match &mut self.session {
+            Session::Active(a) => a,
+            Session::Refused(r) => {
+                out.response = r.feed(chunk);
+                return out;
+            }
+            Session::Idle => return out,
         };
         let fed = active.card.feed(chunk);
         self.sequence_counter = active.card.card_idle().sequence_counter();
@@ -383,11 +486,11 @@ impl IsdP {
         }
         if let Some(profile) = installed {
             self.profile = Some(*profile);
-            self.session = Session::Idle;
+            self.session = Session::Refused(Refusal::default());
             return out;
         }
         if ended {
-            self.session = Session::Refused;
+            self.session = Session::Refused(Refusal::after_failure());
             return out;
         }
         if let Err(e) = fed {
@@ -396,7 +499,7 @@ impl IsdP {
                 detail: scp03t_detail(&e),
             };
             out.events.push(IsdpEvent::InstallationFailed { reason });
-            self.session = Session::Refused;
+            self.session = Session::Refused(Refusal::after_failure());
         }
         out
     }
