@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Frame};
+use hyper::header::{HeaderName, HeaderValue};
 
 /// Default size of the chunks bodies are cut into.
 pub(crate) const DEFAULT_CHUNK: usize = 1024;
@@ -66,4 +67,19 @@ where
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLong(limit)),
         Err(e) => Err(BodyError::Broken(e.to_string())),
     }
+}
+
+/// Converts protocol header fields to hyper's types.
+pub(crate) fn header_pairs(
+    fields: Vec<(&'static str, String)>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    fields
+        .into_iter()
+        .map(|(n, v)| {
+            let name =
+                HeaderName::from_bytes(n.as_bytes()).map_err(|e| format!("header {n}: {e}"))?;
+            let value = HeaderValue::from_str(&v).map_err(|e| format!("header {n}: {e}"))?;
+            Ok((name, value))
+        })
+        .collect()
 }
