@@ -773,8 +773,20 @@ impl Euicc {
         }
         buffer.extend_from_slice(&block.data);
         let mut response = Vec::new();
+        let last = next.is_none();
         loop {
-            match framed_len(&buffer) {
+            // Key establishment message 2 is `3A02 {A6 CRT}` followed by the `7F49` and `5F37`
+            // TLVs outside the frame: it takes the rest of the chain.
+            let framed = if buffer.starts_with(&TAG_KEY_ESTABLISHMENT.to_be_bytes()) {
+                if last {
+                    Framed::Complete(buffer.len())
+                } else {
+                    Framed::Incomplete
+                }
+            } else {
+                framed_len(&buffer)
+            };
+            match framed {
                 Framed::Complete(n) if n <= buffer.len() => {
                     let item: Vec<u8> = buffer.drain(..n).collect();
                     match self.es5_payload(&target, &item) {
@@ -797,18 +809,26 @@ impl Euicc {
                     target,
                 })
             }
-            None if !buffer.is_empty() => return status(sw::INCORRECT_DATA),
-            None => {}
+            None => {
+                // The last block ends the chain and the INSTALL [for personalization] context
+                // (GPCS v2.3 §11.11.2).
+                self.volatile.personalization = None;
+                if !buffer.is_empty() {
+                    return status(sw::INCORRECT_DATA);
+                }
+            }
         }
         ok(response)
     }
 
     /// One framed `3Axx` payload.
     fn es5_payload(&mut self, target: &Target, item: &[u8]) -> Result<Vec<u8>, u16> {
+        if item.starts_with(&TAG_KEY_ESTABLISHMENT.to_be_bytes()) {
+            return self.key_establishment_2(target, item);
+        }
         let (tag, value) = sgp02::unframe(item).map_err(|e| e.status_word().to_u16())?;
         match (target, tag) {
             (_, TAG_CERTIFICATE) => self.key_establishment_1(target, item),
-            (_, TAG_KEY_ESTABLISHMENT) => self.key_establishment_2(target, item),
             (Target::IsdP(aid), sgp02::TAG_UPDATE_CONNECTIVITY_PARAMETERS) => {
                 let slot = self.slot_mut(aid).ok_or(sw::REF_NOT_FOUND)?;
                 slot.connectivity_parameters = Some(value.to_vec());
