@@ -154,6 +154,10 @@ pub enum ClientError {
 
 /// Runs one administration session for `eid` (GP Amd B §3.5): connects, posts, hands each
 /// script to `handler`, posts its reply, until the server ends the session.
+///
+/// `eid` must be the EID of `config.identity` (it goes into `X-Admin-From`). `handler` runs on
+/// the session's task; its time counts against `session_timeout` (not `exchange_timeout`).
+/// Keep it short (a software eUICC processing a script in memory).
 pub async fn run_admin_session<F>(
     config: &ClientConfig,
     eid: &Eid,

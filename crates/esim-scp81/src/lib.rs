@@ -17,6 +17,14 @@
 //! `TLS_PSK_WITH_AES_128_CBC_SHA256` (`PSK-AES128-CBC-SHA256`); no certificates; no session
 //! resumption (no tickets, no session cache) on either side. The identity is the hex text of
 //! [`admin::PskIdentity`].
+//!
+//! # Citations
+//!
+//! GP Amd B clause numbers for the trigger (Table 3-3, §3.8.x, §3.11) follow pySim's
+//! `global_platform/http.py`; the clause numbers given for the HTTP exchange (§3.3 request,
+//! §3.4 response, §3.5 session) are our reading and are not verified against the
+//! GlobalPlatform text. Choices where the public record is silent are rows 35–39 of
+//! `docs/spec-choices.md`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
