@@ -501,3 +501,59 @@ fn restored_isdp_continues_the_sequence_counter() {
     let _host = open(&mut back, &keys, &mut rng);
     assert_eq!(back.sequence_counter(), 2);
 }
+
+/// A TS.48 profile whose first NAA is switched to MILENAGE with the K and OPc of 3GPP TS 35.208
+/// test set 1, installed by download; AUTHENTICATE with the test set's RAND and AUTN must give its
+/// RES, CK and IK.
+#[test]
+fn installed_milenage_naa_authenticates_with_test_set_1() {
+    use esim_euicc::isdp::milenage::AkaResult;
+    let h = |s: &str| esim_codec::hex::decode(s).unwrap();
+    let mut pkg = ProfilePackage::decode(&smallest_profile()).unwrap();
+    let mut changed = false;
+    for e in &mut pkg.elements {
+        if let Some(asn1::ProfileElement::akaParameter(a)) = e.typed_mut() {
+            if let asn1::PEAKAParameterAlgoConfiguration::algoParameter(p) =
+                &mut a.algo_configuration
+            {
+                p.algorithm_id = rasn::types::Integer::from(1);
+                p.key = h("465b5ce8b199b49faa5f0a2ee238a6bc").into();
+                p.opc = h("cd63cb71954a9f4e48a5994e37a02baf").into();
+                p.rotation_constants = None;
+                p.xoring_constants = None;
+                changed = true;
+                break;
+            }
+        }
+    }
+    assert!(changed);
+    let (mut isdp, keys) = personalized(1 << 20);
+    let (resp, _) = download(&mut isdp, &keys, &encode(&pkg), 31);
+    resp.unwrap();
+    // Through persistence, as the card keeps it.
+    let json = serde_json::to_string(&isdp).unwrap();
+    let restored: IsdP = serde_json::from_str(&json).unwrap();
+    let mut profile = restored.installed_profile().unwrap().clone();
+    let rand: [u8; 16] = h("23553cbe9637a89d218ae64dae47bf35").try_into().unwrap();
+    // AUTN = (SQN ff9bb4d0b607 ⊕ AK aa689c648370) ‖ AMF b9b9 ‖ MAC-A 4a9ffac354dfafb3.
+    let autn: [u8; 16] = h("55f328b43577b9b94a9ffac354dfafb3").try_into().unwrap();
+    match profile.authenticate(&rand, &autn).unwrap() {
+        AkaResult::Success { res, ck, ik } => {
+            assert_eq!(res, h("a54211d5e3ba50bf"));
+            assert_eq!(ck.to_vec(), h("b40ba9a3c58b2a05bbf0d987b21bf8cb"));
+            assert_eq!(ik.to_vec(), h("f769bcd751044604127672711c6d3441"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same AUTN again: SQN not fresh.
+    assert!(matches!(
+        profile.authenticate(&rand, &autn).unwrap(),
+        AkaResult::SyncFailure { .. }
+    ));
+    let mut bad = autn;
+    bad[15] ^= 1;
+    assert_eq!(
+        profile.authenticate(&rand, &bad).unwrap(),
+        AkaResult::MacFailure
+    );
+}

@@ -23,6 +23,7 @@
 //! [`IsdP::abort`]) each further command TLV is answered `9F8x 02 69 85` (x = its tag `84`–`87`,
 //! else `6`), following the TLV framing across chunks.
 
+pub mod milenage;
 pub mod ppi;
 pub mod profile;
 
@@ -149,6 +150,7 @@ impl StoredKeys {
 struct Active {
     card: Scp03tCard,
     ppi: Interpreter,
+    framing: Framing,
 }
 
 #[derive(Default)]
@@ -163,18 +165,27 @@ enum Session {
     Refused(Refusal),
 }
 
-/// Answers each command of a refused stream with `9F8x 02 6985`, following the TLV framing so
-/// that one error answers one command whatever the chunking.
+/// Command boundaries of the ES8 stream, tracked across chunks (one-byte tag, or two bytes for
+/// a `xF` first byte; definite length of at most 4 bytes — as `Scp03tCard` reads them).
 #[derive(Debug, Default)]
-struct Refusal {
-    /// Whether a download failed (as opposed to no download being possible).
-    after_failure: bool,
-    /// Value bytes of the current command still to skip.
-    skip: usize,
+struct Framing {
     /// Bytes of an incomplete command header.
     header: Vec<u8>,
-    /// The framing was lost (malformed header): every later chunk gets one error TLV.
+    /// Value bytes of the current command still to come.
+    skip: usize,
+    /// The framing was lost (malformed header).
     lost: bool,
+}
+
+/// What [`Framing::scan`] found in a chunk, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    /// A command header completed (its command tag for an error TLV).
+    Command(u8),
+    /// A command ended at this offset of the chunk.
+    End(usize),
+    /// A malformed header: the framing is lost from here on.
+    Lost(u8),
 }
 
 fn command_tag(first: Option<u8>) -> u8 {
@@ -184,8 +195,7 @@ fn command_tag(first: Option<u8>) -> u8 {
     }
 }
 
-/// Reads a TLV header (one-byte tag, or two bytes for a `xF` first byte; definite length of at
-/// most 4 bytes): `Ok(Some((header length, value length)))`, `Ok(None)` if incomplete.
+/// Reads a TLV header: `Ok(Some((header length, value length)))`, `Ok(None)` if incomplete.
 fn tlv_header(buf: &[u8]) -> Result<Option<(usize, usize)>, ()> {
     let Some(&t0) = buf.first() else {
         return Ok(None);
@@ -208,21 +218,11 @@ fn tlv_header(buf: &[u8]) -> Result<Option<(usize, usize)>, ()> {
     }
 }
 
-impl Refusal {
-    fn after_failure() -> Self {
-        Refusal {
-            after_failure: true,
-            ..Refusal::default()
-        }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
+impl Framing {
+    fn scan(&mut self, chunk: &[u8]) -> Vec<Mark> {
+        let mut marks = Vec::new();
         if self.lost {
-            return error_response(
-                command_tag(chunk.first().copied()),
-                SW_CONDITIONS_NOT_SATISFIED,
-            );
+            return marks;
         }
         let mut i = 0;
         while i < chunk.len() {
@@ -230,31 +230,60 @@ impl Refusal {
                 let n = self.skip.min(chunk.len() - i);
                 self.skip -= n;
                 i += n;
+                if self.skip == 0 {
+                    marks.push(Mark::End(i));
+                }
                 continue;
             }
             if let Some(&b) = chunk.get(i) {
                 self.header.push(b);
             }
             i += 1;
+            let tag = command_tag(self.header.first().copied());
             match tlv_header(&self.header) {
                 Ok(None) => {}
                 Ok(Some((_, value_len))) => {
-                    out.extend_from_slice(&error_response(
-                        command_tag(self.header.first().copied()),
-                        SW_CONDITIONS_NOT_SATISFIED,
-                    ));
-                    self.skip = value_len;
+                    marks.push(Mark::Command(tag));
                     self.header.clear();
+                    self.skip = value_len;
+                    if value_len == 0 {
+                        marks.push(Mark::End(i));
+                    }
                 }
                 Err(()) => {
-                    out.extend_from_slice(&error_response(
-                        command_tag(self.header.first().copied()),
-                        SW_CONDITIONS_NOT_SATISFIED,
-                    ));
-                    self.lost = true;
+                    marks.push(Mark::Lost(tag));
                     self.header.clear();
-                    return out;
+                    self.lost = true;
+                    return marks;
                 }
+            }
+        }
+        marks
+    }
+}
+
+/// Answers each command of a refused stream with `9F8x 02 6985`, following the TLV framing so
+/// that one error answers one command whatever the chunking.
+#[derive(Debug, Default)]
+struct Refusal {
+    /// Whether a download failed (as opposed to no download being possible).
+    after_failure: bool,
+    framing: Framing,
+}
+
+fn refused(tag: u8) -> Vec<u8> {
+    error_response(tag, SW_CONDITIONS_NOT_SATISFIED)
+}
+
+impl Refusal {
+    fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.framing.lost {
+            return refused(command_tag(chunk.first().copied()));
+        }
+        let mut out = Vec::new();
+        for m in self.framing.scan(chunk) {
+            if let Mark::Command(tag) | Mark::Lost(tag) = m {
+                out.extend_from_slice(&refused(tag));
             }
         }
         out
@@ -410,6 +439,7 @@ impl IsdP {
                     Session::Active(Box::new(Active {
                         card: Scp03tCard::new(idle),
                         ppi: Interpreter::new(self.quota),
+                        framing: Framing::default(),
                     }))
                 }
                 None => Session::Refused(Refusal::default()),
@@ -423,86 +453,130 @@ impl IsdP {
             }
             Session::Idle => return out,
         };
-        let fed = active.card.feed(chunk);
-        self.sequence_counter = active.card.card_idle().sequence_counter();
-        let mut ended = false;
-        let mut installed: Option<Box<Profile>> = None;
-        for ev in active.card.take_events() {
-            match ev {
-                Scp03tEvent::Response(bytes) => out.response.extend_from_slice(&bytes),
-                Scp03tEvent::Segment { data, reply } => {
-                    let data = zeroize::Zeroizing::new(data);
-                    if ended {
-                        out.response.extend_from_slice(&error_response(
-                            TAG_PROFILE_SEGMENT,
-                            SW_CONDITIONS_NOT_SATISFIED,
-                        ));
-                        continue;
-                    }
-                    let (payload, event) = match active.ppi.push(&data) {
-                        PpiStep::NeedMore => (Vec::new(), None),
-                        PpiStep::Installed { profile, response } => {
-                            ended = true;
-                            let ev = IsdpEvent::InstallationComplete {
-                                iccid: profile.iccid().clone(),
-                                pol1: profile.pol1(),
-                                memory_used: profile.memory_used(),
-                                connectivity_parameters: profile
-                                    .connectivity_parameters()
-                                    .map(<[u8]>::to_vec),
-                            };
-                            installed = Some(profile);
-                            (response, Some(ev))
-                        }
-                        PpiStep::Failed { failure, response } => {
-                            ended = true;
-                            (
-                                response,
-                                Some(IsdpEvent::InstallationFailed {
-                                    reason: FailureReason::Profile(failure),
-                                }),
-                            )
-                        }
-                        _ => {
-                            ended = true;
-                            out.response.extend_from_slice(&error_response(
-                                TAG_PROFILE_SEGMENT,
-                                SW_CONDITIONS_NOT_SATISFIED,
-                            ));
-                            continue;
-                        }
-                    };
-                    match reply.response(&payload) {
-                        Ok(r) => out.response.extend_from_slice(&r),
-                        Err(e) => out.response.extend_from_slice(&error_response(
-                            TAG_PROFILE_SEGMENT,
-                            e.status_word(),
-                        )),
-                    }
-                    out.events.extend(event);
+        // The card gets the stream one command at a time, so that once the download ends the
+        // rest of the chunk is refused command by command.
+        let marks = active.framing.scan(chunk);
+        let mut ended: Option<Ended> = None;
+        let mut prev = 0;
+        for m in marks {
+            match (m, &ended) {
+                (Mark::End(end), None) => {
+                    let piece = chunk.get(prev..end).unwrap_or(&[]);
+                    ended = feed_card(active, piece, &mut out);
+                    prev = end;
                 }
-                _ => {}
+                (Mark::End(end), Some(_)) => prev = end,
+                (Mark::Command(_), None) => {}
+                (Mark::Command(tag) | Mark::Lost(tag), Some(_)) => {
+                    out.response.extend_from_slice(&refused(tag));
+                }
+                (Mark::Lost(_), None) => {
+                    // The card reads the same malformed header and reports it.
+                    let rest = chunk.get(prev..).unwrap_or(&[]);
+                    ended = feed_card(active, rest, &mut out).or(Some(Ended::Failed));
+                    prev = chunk.len();
+                }
             }
         }
-        if let Some(profile) = installed {
-            self.profile = Some(*profile);
-            self.session = Session::Refused(Refusal::default());
-            return out;
+        if ended.is_none() && prev < chunk.len() {
+            ended = feed_card(active, chunk.get(prev..).unwrap_or(&[]), &mut out);
         }
-        if ended {
-            self.session = Session::Refused(Refusal::after_failure());
-            return out;
+        self.sequence_counter = active.card.card_idle().sequence_counter();
+        match ended {
+            None => {}
+            Some(Ended::Installed(profile)) => {
+                self.profile = Some(*profile);
+                let framing = std::mem::take(&mut active.framing);
+                self.session = Session::Refused(Refusal {
+                    after_failure: false,
+                    framing,
+                });
+            }
+            Some(Ended::Failed) => {
+                let framing = std::mem::take(&mut active.framing);
+                self.session = Session::Refused(Refusal {
+                    after_failure: true,
+                    framing,
+                });
+            }
         }
+        out
+    }
+}
+
+/// How a download ended.
+enum Ended {
+    Installed(Box<Profile>),
+    Failed,
+}
+
+/// Feeds one piece (at most one command's remaining bytes) to the card, answers the segment it
+/// may complete, and reports whether the download ended.
+fn feed_card(active: &mut Active, piece: &[u8], out: &mut IsdpOutput) -> Option<Ended> {
+    let fed = active.card.feed(piece);
+    let mut ended = None;
+    for ev in active.card.take_events() {
+        match ev {
+            Scp03tEvent::Response(bytes) => out.response.extend_from_slice(&bytes),
+            Scp03tEvent::Segment { data, reply } => {
+                let data = zeroize::Zeroizing::new(data);
+                if ended.is_some() {
+                    out.response
+                        .extend_from_slice(&refused(TAG_PROFILE_SEGMENT));
+                    continue;
+                }
+                let (payload, event) = match active.ppi.push(&data) {
+                    PpiStep::NeedMore => (Vec::new(), None),
+                    PpiStep::Installed { profile, response } => {
+                        let ev = IsdpEvent::InstallationComplete {
+                            iccid: profile.iccid().clone(),
+                            pol1: profile.pol1(),
+                            memory_used: profile.memory_used(),
+                            connectivity_parameters: profile
+                                .connectivity_parameters()
+                                .map(<[u8]>::to_vec),
+                        };
+                        ended = Some(Ended::Installed(profile));
+                        (response, Some(ev))
+                    }
+                    PpiStep::Failed { failure, response } => {
+                        ended = Some(Ended::Failed);
+                        (
+                            response,
+                            Some(IsdpEvent::InstallationFailed {
+                                reason: FailureReason::Profile(failure),
+                            }),
+                        )
+                    }
+                    _ => {
+                        ended = Some(Ended::Failed);
+                        out.response
+                            .extend_from_slice(&refused(TAG_PROFILE_SEGMENT));
+                        continue;
+                    }
+                };
+                match reply.response(&payload) {
+                    Ok(r) => out.response.extend_from_slice(&r),
+                    Err(e) => out
+                        .response
+                        .extend_from_slice(&error_response(TAG_PROFILE_SEGMENT, e.status_word())),
+                }
+                out.events.extend(event);
+            }
+            _ => {}
+        }
+    }
+    if ended.is_none() {
         if let Err(e) = fed {
             let reason = FailureReason::Scp03t {
                 status_word: e.status_word(),
                 detail: scp03t_detail(&e),
             };
             out.events.push(IsdpEvent::InstallationFailed { reason });
-            self.session = Session::Refused(Refusal::after_failure());
+            ended = Some(Ended::Failed);
         }
-        out
     }
+    ended
 }
 
 fn scp03t_detail(e: &Scp03tError) -> String {

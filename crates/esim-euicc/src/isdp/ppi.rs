@@ -352,6 +352,7 @@ impl Interpreter {
             rfm: s.rfm.clone(),
             opaque: s.opaque.clone(),
             memory_used: u32::try_from(self.used).unwrap_or(u32::MAX),
+            sqn_ms: [0; 6],
         };
         let response = self.response(false, None);
         PpiStep::Installed {

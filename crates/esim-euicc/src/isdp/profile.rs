@@ -430,6 +430,21 @@ pub struct Profile {
     pub(crate) rfm: Vec<RfmRecord>,
     pub(crate) opaque: Vec<OpaqueRecord>,
     pub(crate) memory_used: u32,
+    /// Highest SQN accepted by [`Profile::authenticate`] (TS 33.102 Annex C, simplified).
+    #[serde(default)]
+    pub(crate) sqn_ms: [u8; 6],
+}
+
+/// Why [`Profile::authenticate`] could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The profile has no `akaParameter` with MILENAGE (status `6985` for AUTHENTICATE).
+    #[error("no MILENAGE NAA parameters in the profile")]
+    NoMilenage,
+    /// K, OPc or the constants have the wrong size.
+    #[error("NAA parameters of the wrong size")]
+    BadParameters,
 }
 
 impl Profile {
@@ -546,6 +561,38 @@ impl Profile {
     /// PEs recorded without interpretation.
     pub fn opaque_elements(&self) -> &[OpaqueRecord] {
         &self.opaque
+    }
+
+    /// AUTHENTICATE in 3G context on the USIM (3GPP TS 31.102 §7.1.2.1) with the first MILENAGE
+    /// `akaParameter`: checks AUTN, keeps the highest SQN, returns RES/CK/IK, a resynchronisation
+    /// AUTS, or a MAC failure.
+    pub fn authenticate(
+        &mut self,
+        rand: &[u8; 16],
+        autn: &[u8; 16],
+    ) -> Result<super::milenage::AkaResult, AuthError> {
+        let a = self
+            .aka
+            .iter()
+            .find(|a| a.algorithm_id == Some(1))
+            .ok_or(AuthError::NoMilenage)?;
+        let opc: [u8; 16] = a
+            .opc
+            .expose()
+            .try_into()
+            .map_err(|_| AuthError::BadParameters)?;
+        let r: [u8; 5] = a
+            .rotation_constants
+            .as_slice()
+            .try_into()
+            .map_err(|_| AuthError::BadParameters)?;
+        let c: [u8; 80] = a
+            .xoring_constants
+            .as_slice()
+            .try_into()
+            .map_err(|_| AuthError::BadParameters)?;
+        super::milenage::authenticate(a.ki.expose(), &opc, &r, &c, &mut self.sqn_ms, rand, autn)
+            .map_err(|_| AuthError::BadParameters)
     }
 
     /// Memory the profile occupies, counted against the ISD-P quota (spec choice: the DER size
