@@ -492,9 +492,14 @@ impl Euicc {
         self.state.actions.pop_front()
     }
 
-    /// Card reset (power cycle, or the device acting on REFRESH): clears volatile state.
+    /// Card reset (power cycle, or the device acting on REFRESH): clears volatile state and
+    /// drops any download in progress (the ISD-P stays `PERSONALIZED` and empty).
     pub fn reset(&mut self) {
         self.volatile = Volatile::default();
+        // An SCP03t session lives in RAM: an interrupted download is dropped.
+        for slot in &mut self.state.profiles {
+            slot.isdp.abort();
+        }
     }
 
     /// Queues every unconfirmed notification again (the device retries after a failed

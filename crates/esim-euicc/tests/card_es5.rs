@@ -556,3 +556,49 @@ fn bootstrap_profile_from_the_factory() {
     select_isd_r(&mut card);
     assert_eq!(disable(&mut card, &boot.aid), 0x6985, "fall-back profile");
 }
+
+#[test]
+fn interrupted_download_leaves_nothing_installed() {
+    let f = fixture();
+    let mut card = new_card();
+    select_isd_r(&mut card);
+    let a = isdp_aid(1);
+    apdu(&mut card, &create_isdp(&a, Some(30_000)));
+    let keys = key_establishment(
+        &mut card,
+        Some(&a),
+        (&f.pki.smdp.key, &f.pki.smdp.cert),
+        KeyParams::isd_p_scp03(0x30),
+        false,
+    )
+    .unwrap();
+    let (host, c84) =
+        esim_crypto::scp03t::Scp03tHostAwaitingInitUpdateResponse::start_random(scp03(&keys), 0)
+            .unwrap();
+    let r84 = card.admin_script(Some(&a), &c84);
+    let (mut host, c85) = host.handle(&r84.response).unwrap();
+    card.admin_script(Some(&a), &c85);
+    let segs = host
+        .wrap_profile(&package_with("8949449999000000011", 0))
+        .unwrap();
+    assert!(segs.len() > 1);
+    card.admin_script(Some(&a), &segs[0]);
+    // The session breaks off here; the card is reset.
+    assert!(card.profiles()[0].isdp.download_in_progress());
+    card.reset();
+    let p = card.registry().get(&a).unwrap();
+    assert_eq!(
+        (p.state, p.used, p.iccid.clone()),
+        (LifeCycle::Personalized, 0, None)
+    );
+    assert!(card.profiles()[0].isdp.installed_profile().is_none());
+    assert!(!card.profiles()[0].isdp.download_in_progress());
+    // Enabling it is refused; the SM-DP's clean-up deletes it.
+    select_isd_r(&mut card);
+    assert_eq!(enable(&mut card, &a), 0x6985);
+    assert_eq!(
+        sw(&apdu(&mut card, &Delete::new(a.clone(), true).to_command())),
+        0x9000
+    );
+    assert!(card.profiles().is_empty());
+}
