@@ -13,7 +13,7 @@
 //!    was accepted ([`IsdP::installed_profile`]); [`IsdP::abort`] (interrupted download) drops a
 //!    staged profile.
 //!
-//! Responses (spec choices 5–8 for SCP03t, and the row "EUICCResponse in SCP03t" of
+//! Responses (spec choices 5–8 for SCP03t, 30–34 for the ISD-P, in
 //! docs/spec-choices.md): `84 …`, `85 00`, `87 00` as [`esim_crypto::scp03t`] builds them; `86 00`
 //! for every segment until the download ends; the segment that completes the `end` PE, or the
 //! one in which a PE fails, is answered `86 L {R-ENC(EUICCResponse) ‖ R-MAC}` with the DER
