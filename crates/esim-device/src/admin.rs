@@ -147,6 +147,10 @@ pub(crate) async fn run_with_retries(m: &mut Modem, trigger: &AdminSessionTrigge
             }
             Err(e) => {
                 tracing::warn!(eid = %m.eid, attempt, attempts, error = %e, "admin session failed");
+                m.emit(EventKind::AdminAttemptFailed {
+                    attempt,
+                    reason: e.to_string(),
+                });
                 if attempt < attempts {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(cap);

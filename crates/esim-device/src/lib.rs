@@ -78,6 +78,13 @@ pub enum EventKind {
         /// `sms` or `https`.
         via: String,
     },
+    /// An attempt to run an administration session failed (another may follow).
+    AdminAttemptFailed {
+        /// The attempt (1-based).
+        attempt: u32,
+        /// Why (never key material).
+        reason: String,
+    },
     /// An administration session ended.
     AdminSession {
         /// Whether it completed.
