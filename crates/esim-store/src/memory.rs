@@ -717,9 +717,10 @@ impl QueueStore for MemoryStore {
         let mut s = self.lock()?;
         let mut out = Vec::new();
         for c in s.commands.values_mut() {
-            let due = !c.status.is_terminal()
-                && c.expires_at.is_some_and(|e| e <= now)
-                && !(c.status == CommandStatus::InFlight && !lease_free(&c.lease, now));
+            // An in-flight command is not expired under a live sender.
+            let sender_live = c.status == CommandStatus::InFlight && !lease_free(&c.lease, now);
+            let due =
+                !c.status.is_terminal() && c.expires_at.is_some_and(|e| e <= now) && !sender_live;
             if due {
                 c.status = CommandStatus::Expired;
                 c.lease = None;

@@ -717,7 +717,7 @@ macro_rules! sql_backend {
             #[async_trait]
             impl OperationStore for $store {
                 async fn create_operation(&self, n: &NewOperation) -> StoreResult<CreateOutcome> {
-                    let res = sqlx::query(concat!("INSERT INTO operations (id, kind, owner, function_call_id, eid, state, status, wake_at, result, lease_holder, lease_until, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, 1, $11, $11) RETURNING *"))
+                    let res = sqlx::query("INSERT INTO operations (id, kind, owner, function_call_id, eid, state, status, wake_at, result, lease_holder, lease_until, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, 1, $11, $11) RETURNING *")
                         .bind(n.id.to_string())
                         .bind(n.kind.clone())
                         .bind(n.owner.clone())
