@@ -2,7 +2,9 @@
 
 #[macro_use]
 mod output;
+mod device;
 mod pki;
+mod smsc;
 mod tool;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +29,11 @@ enum Command {
     /// Test PKI: CI, EUM, SM-DP, SM-SR and eUICC credentials.
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// The device agent: a modem hosting software eUICCs (SMS over SMPP, SCP81 over PSK-TLS).
+    #[command(subcommand)]
+    Device(device::DeviceCmd),
+    /// The SMSC simulator (SMPP 3.4), standalone until Ctrl-C.
+    Smsc(smsc::SmscArgs),
 }
 
 fn main() {
@@ -35,6 +42,8 @@ fn main() {
     let result = match cli.cmd {
         Command::Tool(cmd) => tool::run(cmd, &out),
         Command::Pki(cmd) => pki::run(cmd, &out),
+        Command::Device(cmd) => device::run(cmd, &out),
+        Command::Smsc(args) => smsc::run(args, &out),
     };
     if let Err(e) = result {
         // The reader went away (`esim … | head`): stop quietly, as Unix tools do.
