@@ -142,7 +142,14 @@ impl EisStore for MemoryStore {
         }
         let mut seen_aid = Vec::new();
         for p in profiles {
-            if p.eid != eis.eid || seen_aid.contains(&&p.isd_p_aid) {
+            if p.eid != eis.eid {
+                return Err(StoreError::invalid(
+                    "profile",
+                    &p.iccid,
+                    "belongs to another EID",
+                ));
+            }
+            if seen_aid.contains(&&p.isd_p_aid) {
                 return Err(StoreError::duplicate("profile", &p.iccid));
             }
             seen_aid.push(&p.isd_p_aid);
@@ -160,10 +167,16 @@ impl EisStore for MemoryStore {
         }
         let mut new_keysets = BTreeMap::new();
         for k in keysets {
-            if k.eid != eis.eid
-                || new_keysets
-                    .insert((k.eid.clone(), k.kvn), k.clone())
-                    .is_some()
+            if k.eid != eis.eid {
+                return Err(StoreError::invalid(
+                    "keyset",
+                    k.kvn,
+                    "belongs to another EID",
+                ));
+            }
+            if new_keysets
+                .insert((k.eid.clone(), k.kvn), k.clone())
+                .is_some()
             {
                 return Err(StoreError::duplicate("keyset", k.kvn));
             }

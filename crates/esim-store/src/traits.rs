@@ -22,7 +22,7 @@
 //! expire, after which any replica may claim the work and continue from the
 //! last saved step. Claims and every other change bump an operation's
 //! `version`, so a replica that lost its lease gets
-//! [`StoreError::VersionMismatch`] on its next save instead of overwriting
+//! [`StoreError::VersionMismatch`](crate::StoreError::VersionMismatch) on its next save instead of overwriting
 //! the new holder's progress.
 
 use async_trait::async_trait;
@@ -134,8 +134,9 @@ pub trait OperationStore: Send + Sync {
         update: &OperationUpdate,
     ) -> StoreResult<Operation>;
     /// Claims up to `limit` runnable operations for `holder` until `lease_until`:
-    /// status Runnable or Waiting with `wake_at <= now`, no live lease
-    /// (none, or expired, or already `holder`'s). Oldest `wake_at`/creation first.
+    /// status Runnable (with no `wake_at` or `wake_at <= now`) or Waiting with
+    /// `wake_at <= now`, and no live lease (none, or `until <= now`). Oldest
+    /// `wake_at`/creation first.
     /// No two concurrent callers get the same operation.
     async fn claim_runnable(
         &self,

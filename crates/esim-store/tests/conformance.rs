@@ -491,6 +491,31 @@ mod cases {
         ));
         // Re-registration after an SM-SR change back works.
         s.register_eis(&rec, &[], &[]).await.expect("re-register");
+        // Registration is all or nothing.
+        let e5 = eid(5);
+        let wrong = profile(&eid(6), 1, ProfileState::Disabled);
+        assert!(matches!(
+            s.register_eis(&eis_record(&e5, &sl), &[], &[wrong]).await,
+            Err(StoreError::InvalidState { .. })
+        ));
+        assert!(matches!(
+            s.get_eis(&e5).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.register_eis(
+                &eis_record(&e5, &sl),
+                &[keyset(&e5, 1, 0, &sl), keyset(&e5, 1, 0, &sl)],
+                &[]
+            )
+            .await,
+            Err(StoreError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            s.get_eis(&e5).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(s.keysets(&e5).await.expect("keysets").is_empty());
     }
 
     pub async fn secrets_sealed(b: &Backend) {
