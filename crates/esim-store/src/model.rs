@@ -592,3 +592,54 @@ pub enum BeginOutcome {
     /// A repeat: answer from this record (its response, or "in progress").
     Repeat(IdempotencyRecord),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_enums_round_trip() {
+        for st in [
+            ProfileState::InCreation,
+            ProfileState::Created,
+            ProfileState::Disabled,
+            ProfileState::Enabled,
+        ] {
+            assert_eq!(ProfileState::parse(st.as_str()).expect("parse"), st);
+            assert_eq!(
+                serde_json::to_string(&st).expect("json"),
+                format!("\"{}\"", st.as_str())
+            );
+        }
+        assert_eq!(ProfileState::InCreation.as_str(), "In-Creation");
+        assert!(matches!(
+            CommandStatus::parse("bogus"),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn operation_id() {
+        let a = OperationId::random().expect("random");
+        let b = OperationId::random().expect("random");
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 32);
+        assert_eq!(OperationId::parse(a.as_str()).expect("parse"), a);
+        for bad in ["", "a b", "x;DROP", &"x".repeat(65)] {
+            assert!(OperationId::parse(bad).is_err(), "{bad:?}");
+        }
+        let json = serde_json::to_string(&a).expect("json");
+        assert_eq!(serde_json::from_str::<OperationId>(&json).expect("back"), a);
+        assert!(serde_json::from_str::<OperationId>("\"a b\"").is_err());
+    }
+
+    #[test]
+    fn sealed_blob_debug_shows_no_bytes() {
+        let b = SealedBlob {
+            key_id: "k".into(),
+            bytes: vec![0xAB; 40],
+        };
+        let d = format!("{b:?}");
+        assert!(d.contains("40 bytes") && !d.contains("171") && !d.to_lowercase().contains("abab"));
+    }
+}

@@ -263,6 +263,24 @@ mod tests {
         assert!(AesSealer::new("k", &SecretKey::new(&[0u8; 10])).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn open_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                             aad in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let s = sealer();
+            let blob = SealedBlob { key_id: "k1".into(), bytes };
+            proptest::prop_assert!(s.open(&blob, &aad).is_err());
+        }
+
+        #[test]
+        fn seal_open_round_trip(plain in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                                aad in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let s = sealer();
+            let blob = s.seal(&plain, &aad).expect("seal");
+            proptest::prop_assert_eq!(&*s.open(&blob, &aad).expect("open"), &plain[..]);
+        }
+    }
+
     #[test]
     fn kdf_is_sp800_108_counter_mode() {
         // K(1) = CMAC(K, 01 ‖ label ‖ 00 ‖ 0080) for a 128-bit output.
