@@ -27,8 +27,10 @@ impl Plmn {
         let t = text.trim();
         let (mcc, mnc) = match t.split_once(['-', '/']) {
             Some((a, b)) => (a, b),
-            None if t.len() >= 5 => t.split_at(3),
-            None => return Err(format!("PLMN {t:?}: expected MCC+MNC (5 or 6 digits)")),
+            None => match (t.get(..3), t.get(3..)) {
+                (Some(a), Some(b)) if !b.is_empty() => (a, b),
+                _ => return Err(format!("PLMN {t:?}: expected MCC+MNC (5 or 6 digits)")),
+            },
         };
         if mcc.len() != 3 || !(2..=3).contains(&mnc.len()) {
             return Err(format!("PLMN {t:?}: MCC must have 3 digits and MNC 2 or 3"));
