@@ -169,13 +169,9 @@ pub(crate) async fn run_with_retries(m: &mut Modem, trigger: &AdminSessionTrigge
 /// `<admin URI>?msg=<hex E1>` (digest §3.3); scripts the SM-SR sends in that session run
 /// through the card.
 pub(crate) async fn notify_https(m: &mut Modem, notification: &[u8]) -> Result<(), DeviceError> {
-    let mut t = target(m, None).await?;
-    let sep = if t.uri.contains('?') { '&' } else { '?' };
-    t.uri = format!(
-        "{}{sep}msg={}",
-        t.uri,
-        esim_codec::hex::encode_upper(notification)
-    );
-    let c = client_config(m, None, t)?;
+    let t = target(m, None).await?;
+    let mut c = client_config(m, None, t)?;
+    // The SCP81 client appends `msg=<HEX>` to the admin URI of the first POST.
+    c.notification = Some(notification.to_vec());
     session(m, &c).await.map(|_| ())
 }

@@ -5,13 +5,17 @@
 mod support;
 
 use esim_apdu::apdu::CommandApdu;
+use esim_apdu::etsi102226::{CommandScript, ResponseScript};
 use esim_apdu::gp::get_data::GetData;
+use esim_apdu::gp::sgp02::{Es5Command, Notification, NotificationConfirmationResponse};
 use esim_apdu::gp::status::{GetStatus, StatusSubset, parse_entries};
 use esim_codec::{Aid, Tar};
 use esim_crypto::scp80::PorStatus;
 use esim_device::EventKind;
 use esim_device::control;
 use esim_euicc::registry::LifeCycle;
+use esim_scp81::admin::{AdminStep, CardPost};
+use esim_scp81::server::{AdminHandler, SessionInfo};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use support::*;
@@ -285,4 +289,90 @@ async fn restart_keeps_the_card() {
     assert!(h.confirm(decl.sequence).await.deleted.is_empty());
     assert!(h.card().registry().notifications().is_empty());
     h.stop().await;
+}
+
+/// The SM-SR side of an HTTPS notification (digest §3.3): the opening `POST` carries the `E1`
+/// notification as `?msg=`; the SM-SR answers with the 3A08 confirmation script, checks the
+/// card's response and ends the session with `204`.
+/// What the card's answer to a confirmation script said.
+type Confirmed = Result<(), String>;
+
+#[derive(Default)]
+struct ConfirmNotifications {
+    /// Notifications received, with what the confirmation answered (`None`: not yet).
+    log: std::sync::Mutex<Vec<(Notification, Option<Confirmed>)>>,
+}
+
+impl AdminHandler for ConfirmNotifications {
+    async fn on_post(&self, _session: &SessionInfo, post: CardPost) -> AdminStep {
+        let mut log = self.log.lock().unwrap();
+        if post.exchange == 0 {
+            let Some(raw) = post.notification() else {
+                return AdminStep::End;
+            };
+            let n = Notification::decode(raw).expect("an E1 notification in ?msg=");
+            let cmds = Es5Command::NotificationConfirmation {
+                sequence: n.sequence,
+            }
+            .to_commands(255)
+            .unwrap();
+            // STORE DATA 80E28900 with the 3A08 confirmation.
+            assert_eq!(cmds[0].header(), [0x80, 0xE2, 0x89, 0x00]);
+            assert_eq!(cmds[0].data.get(..2), Some(&[0x3A, 0x08][..]));
+            log.push((n, None));
+            return AdminStep::Script {
+                targeted: None,
+                script: CommandScript::of_apdus(cmds).encode().unwrap().into(),
+                next_uri: None,
+            };
+        }
+        assert!(post.notification().is_none(), "msg= only on the first POST");
+        let outcome = (|| {
+            let rs = ResponseScript::decode(&post.body()).map_err(|e| e.to_string())?;
+            let last = rs.responses().last().ok_or("empty response script")?;
+            if last.sw.to_u16() != 0x9000 {
+                return Err(format!("confirmation answered {:04X}", last.sw.to_u16()));
+            }
+            NotificationConfirmationResponse::decode(&last.data).map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        if let Some(entry) = log.last_mut() {
+            entry.1 = Some(outcome);
+        }
+        AdminStep::End
+    }
+}
+
+/// Test 5: `notification_transport = "https"`: the card's declaration (type 01, first attach)
+/// travels to the SM-SR over PSK-TLS as `POST /gp/admin?msg=<hex E1>`, the SM-SR confirms it
+/// in the same session (3A08 script, then `204`), and the card forgets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_notification_confirmed_in_the_session() {
+    let smsr = Arc::new(ConfirmNotifications::default());
+    let (addr, _stop) = scp81_server(smsr.clone()).await;
+    let mut h = Harness::new(&["00101"], Some(addr)).await;
+    h.config.smsr.notification_transport = esim_device::config::NotificationTransport::Https;
+    // The power-on turn sends the declaration before `Started`, so wait on the SM-SR's side.
+    h.start().await;
+    tokio::time::timeout(LIMIT, async {
+        while !smsr.log.lock().unwrap().iter().any(|(_, o)| o.is_some()) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the SM-SR receives and confirms the notification within the limit");
+    h.stop().await;
+    let log = smsr.log.lock().unwrap();
+    assert_eq!(log.len(), 1, "one notification, one session: {log:?}");
+    let (n, outcome) = &log[0];
+    assert_eq!(n.kind.to_byte(), 0x01, "the eUICC declaration");
+    assert_eq!(n.eid, fixture().issued.eid);
+    assert_eq!(outcome, &Some(Ok(())), "the card ran the confirmation");
+    drop(log);
+    let card = h.card();
+    assert!(
+        card.registry().notifications().is_empty(),
+        "the card forgot the confirmed notification: {:?}",
+        card.registry().notifications()
+    );
 }

@@ -46,6 +46,9 @@ pub struct ClientConfig {
     pub agent: Aid,
     /// Send `X-Admin-Resume: true` on the first `POST`.
     pub resume: bool,
+    /// A notification (`E1` TLV) posted on the first `POST` as `?msg=<HEX>` (SGP.02 default
+    /// notification transport over HTTPS, digest §3.3). `None` by default.
+    pub notification: Option<Vec<u8>>,
     /// Bound on TCP connect + TLS handshake.
     pub connect_timeout: Duration,
     /// Bound on one `POST` and its whole response.
@@ -79,6 +82,7 @@ impl ClientConfig {
             cipher_suites: CipherSuite::ALL.to_vec(),
             agent: Aid::isd_r(),
             resume: false,
+            notification: None,
             connect_timeout: Duration::from_secs(10),
             exchange_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(300),
@@ -204,6 +208,7 @@ where
         },
         resume: config.resume,
         max_exchanges: config.max_exchanges,
+        notification: config.notification.clone(),
     })?;
     let ctx = tls::client_context(&config.identity, &config.psk, &config.cipher_suites)
         .map_err(ClientError::Config)?;
@@ -283,7 +288,7 @@ async fn exchange(
 ) -> Result<ServerResponse, ClientError> {
     let mut builder = Request::builder()
         .method(Method::POST)
-        .uri(request.path.as_str());
+        .uri(request.target());
     for (name, value) in wire::header_pairs(request.header_fields()).map_err(ClientError::Http)? {
         builder = builder.header(name, value);
     }

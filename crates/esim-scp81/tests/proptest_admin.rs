@@ -29,25 +29,40 @@ fn status() -> impl Strategy<Value = ScriptStatus> {
     proptest::sample::select(ScriptStatus::ALL.to_vec())
 }
 
+/// Whether a URI carries a `msg` query parameter (which `CardRequest::parse` splits off).
+fn has_msg(uri: &str) -> bool {
+    uri.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|p| p.split_once('=').map_or(p, |(n, _)| n) == "msg")
+    })
+}
+
 fn card_request() -> impl Strategy<Value = CardRequest> {
     (
-        uri(),
+        uri().prop_filter("no msg parameter in the path", |u| !has_msg(u)),
+        proptest::option::of(proptest::collection::vec(
+            any::<u8>(),
+            1..=http::MAX_NOTIFICATION_LEN,
+        )),
         "[a-z0-9.-]{1,30}(:[0-9]{1,5})?",
         eid(),
         aid(),
         any::<bool>(),
         proptest::option::of((status(), bytes(64))),
     )
-        .prop_map(|(path, host, eid, agent, resume, content)| CardRequest {
-            path,
-            host,
-            from: AdminFrom { eid, agent },
-            resume,
-            content: match content {
-                None => CardContent::Open,
-                Some((status, body)) => CardContent::Result { status, body },
+        .prop_map(
+            |(path, notification, host, eid, agent, resume, content)| CardRequest {
+                path,
+                notification,
+                host,
+                from: AdminFrom { eid, agent },
+                resume,
+                content: match content {
+                    None => CardContent::Open,
+                    Some((status, body)) => CardContent::Result { status, body },
+                },
             },
-        })
+        )
 }
 
 fn server_response() -> impl Strategy<Value = ServerResponse> {
@@ -176,7 +191,7 @@ proptest! {
     #[test]
     fn card_request_round_trip(r in card_request()) {
         let h = to_fields(r.header_fields());
-        let back = CardRequest::parse("POST", &r.path, &h, r.body()).expect("parse");
+        let back = CardRequest::parse("POST", &r.target(), &h, r.body()).expect("parse");
         prop_assert_eq!(back, r);
     }
 
@@ -204,6 +219,28 @@ proptest! {
         let _ = text.parse::<ScriptStatus>();
         let _ = http::parse_targeted_application(&text);
         let _ = http::check_uri("x", &text);
+        let _ = http::split_target(&text);
+        let _ = http::split_target(&format!("/a?{text}"));
+    }
+
+    #[test]
+    fn msg_target_round_trip(
+        path in uri().prop_filter("no msg parameter", |u| !has_msg(u)),
+        n in proptest::collection::vec(any::<u8>(), 1..=http::MAX_NOTIFICATION_LEN),
+    ) {
+        let target = format!(
+            "{path}{}msg={}",
+            if path.contains('?') { '&' } else { '?' },
+            esim_codec::hex::encode(&n)
+        );
+        prop_assert_eq!(http::split_target(&target).expect("split"), (path.clone(), Some(n)));
+        prop_assert_eq!(http::split_target(&path).expect("plain"), (path, None));
+    }
+
+    #[test]
+    fn msg_parameter_never_panics(q in "[a-zA-Z0-9=&%+]{0,80}", v in "\\PC{0,40}") {
+        let _ = http::split_target(&format!("/a?msg={q}"));
+        let _ = http::split_target(&format!("/a?{q}&msg={v}"));
     }
 
     #[test]

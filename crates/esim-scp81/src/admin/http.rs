@@ -45,6 +45,73 @@ pub mod header {
 pub const MAX_URI_LEN: usize = 1024;
 /// Longest `Host` value accepted (RFC 1035 names are at most 253 characters, plus a port).
 pub const MAX_HOST_LEN: usize = 262;
+/// Longest notification accepted in the `msg` query parameter (bytes, decoded; an SGP.02 `E1`
+/// notification is well under 100 bytes). docs/spec-choices.md.
+pub const MAX_NOTIFICATION_LEN: usize = 256;
+/// Name of the query parameter that carries a notification (digest §3.3).
+pub const NOTIFICATION_PARAM: &str = "msg";
+
+const TARGET: &str = "request target";
+
+/// Splits a request target into the URI the session compares (the target without the `msg`
+/// parameter) and the notification that parameter carries (SGP.02 default notification
+/// transport over HTTPS, digest §3.3: the card's first `POST` goes to
+/// `<admin URI>?msg=<hex notification>`; docs/spec-choices.md).
+///
+/// The target must pass [`check_uri`]. A query parameter named `msg` must appear at most once,
+/// be the last parameter, and hold an even number (2 to `2 *` [`MAX_NOTIFICATION_LEN`]) of hex
+/// digits, nothing else (no percent-encoding); otherwise the target is refused (`400`). Other
+/// query parameters stay in the URI and are compared as they are.
+pub fn split_target(target: &str) -> Result<(String, Option<Vec<u8>>), AdminError> {
+    check_uri(TARGET, target)?;
+    let Some((path, query)) = target.split_once('?') else {
+        return Ok((target.to_string(), None));
+    };
+    let params: Vec<&str> = query.split('&').collect();
+    let is_msg = |p: &&str| p.split_once('=').map_or(*p, |(n, _)| n) == NOTIFICATION_PARAM;
+    let Some(pos) = params.iter().position(is_msg) else {
+        return Ok((target.to_string(), None));
+    };
+    if pos + 1 != params.len() {
+        return Err(AdminError::bad_header(
+            TARGET,
+            target,
+            format!("the {NOTIFICATION_PARAM} parameter must be the only or last one, once"),
+        ));
+    }
+    let value = params
+        .get(pos)
+        .and_then(|p| p.split_once('='))
+        .map(|(_, v)| v)
+        .ok_or_else(|| AdminError::bad_header(TARGET, target, "msg parameter without a value"))?;
+    if value.is_empty() || value.len() % 2 != 0 || value.len() > 2 * MAX_NOTIFICATION_LEN {
+        return Err(AdminError::bad_header(
+            TARGET,
+            target,
+            format!(
+                "msg must be 2 to {} hex digits, an even number (got {})",
+                2 * MAX_NOTIFICATION_LEN,
+                value.len()
+            ),
+        ));
+    }
+    if let Some(i) = value.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        return Err(AdminError::bad_header(
+            TARGET,
+            target,
+            format!("msg character {i} is not a hex digit"),
+        ));
+    }
+    let notification = esim_codec::hex::decode(value)
+        .map_err(|e| AdminError::bad_header(TARGET, target, format!("msg: {e}")))?;
+    let rest: Vec<&str> = params.iter().take(pos).copied().collect();
+    let uri = if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", rest.join("&"))
+    };
+    Ok((uri, Some(notification)))
+}
 
 /// `X-Admin-Script-Status` (GP Amd B §3.3.3; digest §5.3 step 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,8 +384,13 @@ pub enum CardContent {
 /// steps 1 and 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardRequest {
-    /// Request target: the admin URI (first `POST`) or the last `X-Admin-Next-URI`.
+    /// Request target without the `msg` parameter: the admin URI (first `POST`) or the last
+    /// `X-Admin-Next-URI`. It never carries a `msg` query parameter ([`CardRequest::target`]
+    /// adds it from `notification`).
     pub path: String,
+    /// The SGP.02 notification (`E1` TLV) the card posts as `?msg=<hex>` on the first `POST`
+    /// of a session (digest §3.3), at most [`MAX_NOTIFICATION_LEN`] bytes.
+    pub notification: Option<Vec<u8>>,
     /// `Host`.
     pub host: String,
     /// `X-Admin-From`.
@@ -332,6 +404,22 @@ pub struct CardRequest {
 impl CardRequest {
     /// The request method (always `POST`).
     pub const METHOD: &'static str = "POST";
+
+    /// The request target to send: `path`, plus `msg=<HEX>` (upper case) as the last query
+    /// parameter when there is a notification (digest §3.3).
+    pub fn target(&self) -> String {
+        match &self.notification {
+            None => self.path.clone(),
+            Some(n) => {
+                let sep = if self.path.contains('?') { '&' } else { '?' };
+                format!(
+                    "{}{sep}{NOTIFICATION_PARAM}={}",
+                    self.path,
+                    esim_codec::hex::encode_upper(n)
+                )
+            }
+        }
+    }
 
     /// Header fields to send, in order (the transport adds `Transfer-Encoding`).
     pub fn header_fields(&self) -> Vec<(&'static str, String)> {
@@ -358,7 +446,8 @@ impl CardRequest {
         }
     }
 
-    /// Parses a received request (server side). `body` is the de-chunked body.
+    /// Parses a received request (server side). `path` is the request target as received
+    /// (a `msg` parameter is split off by [`split_target`]); `body` is the de-chunked body.
     pub fn parse(
         method: &str,
         path: &str,
@@ -368,7 +457,7 @@ impl CardRequest {
         if method != Self::METHOD {
             return Err(AdminError::Method(method.chars().take(16).collect()));
         }
-        check_uri("request target", path)?;
+        let (path, notification) = split_target(path)?;
         let protocol = headers.require(header::X_ADMIN_PROTOCOL)?;
         if !protocol.eq_ignore_ascii_case(ADMIN_PROTOCOL) {
             return Err(AdminError::bad_header(
@@ -416,7 +505,8 @@ impl CardRequest {
             }
         };
         Ok(CardRequest {
-            path: path.to_string(),
+            path,
+            notification,
             host: host.to_string(),
             from,
             resume,

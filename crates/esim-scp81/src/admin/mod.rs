@@ -161,6 +161,7 @@ mod tests {
     fn card_request_headers_are_the_gp_amd_b_set() {
         let r = CardRequest {
             path: "/admin/1".into(),
+            notification: None,
             host: "smsr.example".into(),
             from: AdminFrom::isd_r(eid()),
             resume: false,
@@ -301,5 +302,52 @@ mod tests {
         let long = "x".repeat(1000);
         let e = AdminError::bad_header("H", &long, "r");
         assert!(e.to_string().len() < 200);
+    }
+
+    #[test]
+    fn msg_query_parameter() {
+        use http::split_target;
+        let ok = |t: &str| split_target(t).expect(t);
+        assert_eq!(ok("/a"), ("/a".to_string(), None));
+        assert_eq!(
+            ok("/a?msg=E1004e"),
+            ("/a".to_string(), Some(vec![0xE1, 0x00, 0x4E]))
+        );
+        assert_eq!(ok("/a?x=1&msg=01"), ("/a?x=1".to_string(), Some(vec![1])));
+        assert_eq!(ok("/a?x=1"), ("/a?x=1".to_string(), None));
+        assert_eq!(ok("/a?msgx=1"), ("/a?msgx=1".to_string(), None));
+        let max = format!("/a?msg={}", "00".repeat(http::MAX_NOTIFICATION_LEN));
+        assert_eq!(
+            ok(&max).1.map(|n| n.len()),
+            Some(http::MAX_NOTIFICATION_LEN)
+        );
+        let over = format!("/a?msg={}", "00".repeat(http::MAX_NOTIFICATION_LEN + 1));
+        for bad in [
+            "/a?msg=",
+            "/a?msg",
+            "/a?msg=E",
+            "/a?msg=G0",
+            "/a?msg=%41%42",
+            "/a?msg=+0",
+            "/a?msg=01&x=1",
+            "/a?msg=01&msg=02",
+            over.as_str(),
+        ] {
+            let e = split_target(bad).expect_err(bad);
+            assert_eq!(e.http_status(), 400, "{bad}");
+        }
+        // Through the request parser: the notification is typed, the path is bare.
+        let from = AdminFrom::isd_r(eid()).to_string();
+        let base = [
+            ("host", "h"),
+            ("x-admin-protocol", ADMIN_PROTOCOL),
+            ("x-admin-from", from.as_str()),
+        ];
+        let r =
+            CardRequest::parse("POST", "/a?msg=E100", &fields(&base), Bytes::new()).expect("parse");
+        assert_eq!(r.path, "/a");
+        assert_eq!(r.notification, Some(vec![0xE1, 0x00]));
+        assert_eq!(r.target(), "/a?msg=E100");
+        assert!(CardRequest::parse("POST", "/a?msg=E1G0", &fields(&base), Bytes::new()).is_err());
     }
 }

@@ -24,7 +24,9 @@
 use bytes::Bytes;
 use esim_codec::ids::Aid;
 
-use super::http::{CardContent, CardRequest, ServerResponse, check_uri, header};
+use super::http::{
+    CardContent, CardRequest, MAX_NOTIFICATION_LEN, ServerResponse, check_uri, header, split_target,
+};
 use super::{AdminError, AdminFrom, PskIdentity, ScriptStatus};
 
 /// Default bound on HTTP exchanges (`POST` + response) in one session.
@@ -52,6 +54,9 @@ pub struct CardSessionParams {
     pub resume: bool,
     /// Bound on HTTP exchanges.
     pub max_exchanges: u32,
+    /// A notification (`E1` TLV) to post with the first `POST` as `?msg=<hex>` (SGP.02
+    /// default notification transport over HTTPS, digest §3.3).
+    pub notification: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +72,7 @@ impl CardCommon {
     fn request(&self, path: String, content: CardContent, resume: bool) -> CardRequest {
         CardRequest {
             path,
+            notification: None,
             host: self.host.clone(),
             from: self.from.clone(),
             resume,
@@ -93,9 +99,29 @@ pub enum CardNext {
 }
 
 impl CardAwaitingScript {
-    /// Starts a session: the first `POST` to the admin URI (GP Amd B §3.5.1).
+    /// Starts a session: the first `POST` to the admin URI (GP Amd B §3.5.1), carrying the
+    /// notification if there is one (digest §3.3). The admin URI must not itself carry a `msg`
+    /// parameter, and the notification must be 1 to [`MAX_NOTIFICATION_LEN`] bytes.
     pub fn open(params: CardSessionParams) -> Result<(CardRequest, Self), AdminError> {
-        check_uri("admin URI", &params.admin_uri)?;
+        if split_target(&params.admin_uri)?.1.is_some() {
+            return Err(AdminError::bad_header(
+                "admin URI",
+                &params.admin_uri,
+                "carries a msg parameter; pass the notification separately",
+            ));
+        }
+        if let Some(n) = &params.notification {
+            if n.is_empty() || n.len() > MAX_NOTIFICATION_LEN {
+                return Err(AdminError::bad_header(
+                    "admin URI",
+                    &params.admin_uri,
+                    format!(
+                        "notification of {} bytes (1 to {MAX_NOTIFICATION_LEN} allowed)",
+                        n.len()
+                    ),
+                ));
+            }
+        }
         let common = CardCommon {
             host: params.host,
             from: params.from,
@@ -103,7 +129,10 @@ impl CardAwaitingScript {
             exchanges: 0,
             scripts: 0,
         };
-        let req = common.request(params.admin_uri, CardContent::Open, params.resume);
+        let mut req = common.request(params.admin_uri, CardContent::Open, params.resume);
+        req.notification = params.notification;
+        // The target with the notification must still be a valid URI (length bound).
+        check_uri("admin URI", &req.target())?;
         Ok((req, CardAwaitingScript { common }))
     }
 
@@ -220,6 +249,12 @@ impl CardPost {
     pub fn body(&self) -> Bytes {
         self.request.body()
     }
+
+    /// The notification (`E1` TLV) the card posted as `?msg=<hex>` (only ever on the first
+    /// `POST` of a session; digest §3.3). The SM-SR answers it with the confirmation script.
+    pub fn notification(&self) -> Option<&[u8]> {
+        self.request.notification.as_deref()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +297,13 @@ impl ServerAwaitingPost {
         admin_uri: &str,
         max_exchanges: u32,
     ) -> Result<Self, AdminError> {
-        check_uri("admin URI", admin_uri)?;
+        if split_target(admin_uri)?.1.is_some() {
+            return Err(AdminError::bad_header(
+                "admin URI",
+                admin_uri,
+                "must not carry a msg parameter",
+            ));
+        }
         Ok(ServerAwaitingPost {
             common: ServerCommon {
                 identity,
@@ -285,14 +326,22 @@ impl ServerAwaitingPost {
         &self.expected_path
     }
 
-    /// Takes a parsed `POST`. Fails if it targets another URI than the one last given, if its
+    /// Takes a parsed `POST`. Fails if it targets another URI than the one last given (`404`),
+    /// if it carries a notification (`msg=`) on any but the first `POST` (`400`), if its
     /// `X-Admin-From` EID is not the TLS-authenticated one, or if the exchange bound is reached.
     pub fn handle(self, request: CardRequest) -> Result<ServerHasPost, AdminError> {
         if request.path != self.expected_path {
             return Err(AdminError::WrongUri {
                 expected: self.expected_path,
-                got: request.path.chars().take(128).collect(),
+                got: request.target().chars().take(128).collect(),
             });
+        }
+        if request.notification.is_some() && self.common.exchanges > 0 {
+            return Err(AdminError::bad_header(
+                "request target",
+                &request.target(),
+                "msg is only allowed on the first POST of a session",
+            ));
         }
         if request.from.eid != self.common.identity.eid {
             return Err(AdminError::IdentityMismatch {
@@ -329,6 +378,13 @@ impl ServerHasPost {
             match given {
                 Some(u) => {
                     check_uri(header::X_ADMIN_NEXT_URI, &u)?;
+                    if split_target(&u).map_or(true, |(_, n)| n.is_some()) {
+                        return Err(AdminError::bad_header(
+                            header::X_ADMIN_NEXT_URI,
+                            &u,
+                            "a next URI must not carry a msg parameter",
+                        ));
+                    }
                     Ok(u)
                 }
                 None => Ok(format!("{}/{}", c.base, c.exchanges)),
@@ -392,7 +448,7 @@ mod tests {
         let fields = r.header_fields();
         let h = HeaderFields::from_pairs(fields.iter().map(|(n, v)| (*n, v.as_bytes())))
             .expect("fields");
-        CardRequest::parse("POST", &r.path, &h, r.body()).expect("parse request")
+        CardRequest::parse("POST", &r.target(), &h, r.body()).expect("parse request")
     }
 
     fn wire_response(r: &ServerResponse) -> ServerResponse {
@@ -425,6 +481,7 @@ mod tests {
             from: AdminFrom::isd_r(eid()),
             resume: true,
             max_exchanges: 10,
+            notification: None,
         })
         .expect("open");
         assert!(req.resume);
@@ -488,6 +545,7 @@ mod tests {
             from: AdminFrom::isd_r(other),
             resume: false,
             max_exchanges: 10,
+            notification: None,
         })
         .expect("open");
         let s = ServerAwaitingPost::new(PskIdentity::new(eid(), 1, 1), "/a", 10).expect("s");
@@ -515,6 +573,7 @@ mod tests {
             from: AdminFrom::isd_r(eid()),
             resume: false,
             max_exchanges: 3,
+            notification: None,
         })
         .expect("open");
         for _ in 0..2 {
@@ -534,5 +593,73 @@ mod tests {
             }),
             Err(AdminError::TooManyExchanges(3))
         ));
+    }
+
+    #[test]
+    fn notification_travels_on_the_first_post_only() {
+        let e1 = vec![0xE1, 0x03, 0x4E, 0x01, 0x07];
+        let open = |admin_uri: &str, notification: Option<Vec<u8>>| {
+            CardAwaitingScript::open(CardSessionParams {
+                host: "h".into(),
+                admin_uri: admin_uri.into(),
+                from: AdminFrom::isd_r(eid()),
+                resume: false,
+                max_exchanges: 10,
+                notification,
+            })
+        };
+        let (req, card) = open("/gp/admin", Some(e1.clone())).expect("open");
+        assert_eq!(req.target(), "/gp/admin?msg=E1034E0107");
+        let server = ServerAwaitingPost::new(PskIdentity::new(eid(), 1, 1), "/gp/admin", 10)
+            .expect("server");
+        let has = server.handle(wire_request(&req)).expect("first post");
+        assert_eq!(has.post.notification(), Some(&e1[..]));
+        assert_eq!(has.post.request.path, "/gp/admin");
+        let (resp, next) = has
+            .reply(AdminStep::Script {
+                targeted: None,
+                script: Bytes::from_static(&[0xAA, 0x00]),
+                next_uri: None,
+            })
+            .expect("reply");
+        let ServerNext::AwaitingPost(server) = next else {
+            panic!("ended early")
+        };
+        let CardNext::Script(s) = card.handle(wire_response(&resp)).expect("card") else {
+            panic!("no script")
+        };
+        let (mut result, _) = s.respond(ScriptStatus::Ok, Bytes::from_static(&[0x90, 0x00]));
+        let plain = wire_request(&result);
+        assert_eq!(plain.notification, None);
+        // The same notification again on a later POST is refused with 400.
+        result.notification = Some(e1.clone());
+        let err = server
+            .handle(wire_request(&result))
+            .expect_err("msg on a later post");
+        assert_eq!(err.http_status(), 400);
+
+        // An admin URI with its own query keeps it; msg goes last.
+        let (req, _) = open("/a?x=1", Some(vec![0x01])).expect("open");
+        assert_eq!(req.target(), "/a?x=1&msg=01");
+        let back = wire_request(&req);
+        assert_eq!(
+            (back.path.as_str(), back.notification),
+            ("/a?x=1", Some(vec![1]))
+        );
+        // The card refuses a msg inside the admin URI, an empty or oversized notification.
+        assert!(open("/a?msg=01", None).is_err());
+        assert!(open("/a", Some(Vec::new())).is_err());
+        assert!(open("/a", Some(vec![0; MAX_NOTIFICATION_LEN + 1])).is_err());
+        assert!(open("/a", Some(vec![0; MAX_NOTIFICATION_LEN])).is_ok());
+        // A handler's next URI must not carry msg.
+        let server = ServerAwaitingPost::new(PskIdentity::new(eid(), 1, 1), "/a", 10).expect("s");
+        let (req, _) = open("/a", None).expect("open");
+        let has = server.handle(req).expect("post");
+        assert!(
+            has.reply(AdminStep::Poll {
+                next_uri: Some("/n?msg=00".into())
+            })
+            .is_err()
+        );
     }
 }
