@@ -67,7 +67,9 @@ pub enum SessionOutcome {
 /// The SM-SR's administration logic: decides, after each card `POST`, what comes next.
 pub trait AdminHandler: Send + Sync + 'static {
     /// A `POST` from the authenticated card (the opening one, a poll, or a script result);
-    /// returns the next step.
+    /// returns the next step. An opening `POST` to `<admin URI>?msg=<hex>` carries an SGP.02
+    /// notification ([`CardPost::notification`], digest §3.3), which the SM-SR answers with the
+    /// confirmation script.
     fn on_post(
         &self,
         session: &SessionInfo,

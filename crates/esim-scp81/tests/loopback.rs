@@ -252,6 +252,39 @@ async fn full_session_three_scripts_one_targeted() {
     .expect("in time");
 }
 
+/// SGP.02 HTTPS notification (digest §3.3): the first `POST` goes to `/gp/admin?msg=<HEX>`,
+/// the handler gets the bytes, answers with a script, and the result `POST` carries no `msg`.
+#[tokio::test]
+async fn notification_rides_on_the_first_post() {
+    timeout(LIMIT, async {
+        let h = Scripted::new(vec![
+            AdminStep::Script {
+                targeted: None,
+                script: script(1),
+                next_uri: None,
+            },
+            AdminStep::End,
+        ]);
+        let server = start(h.clone(), |_| {}).await;
+        let mut cfg = client_config(server.addr);
+        let e1 = vec![0xE1, 0x05, 0x4D, 0x01, 0x01, 0x4E, 0x00];
+        cfg.notification = Some(e1.clone());
+        let report = run_admin_session(&cfg, &eid(), card(Arc::new(Mutex::new(Vec::new()))))
+            .await
+            .expect("session");
+        assert_eq!((report.exchanges, report.scripts), (2, 1));
+        let posts = h.posts();
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].1.notification(), Some(&e1[..]));
+        assert_eq!(posts[0].1.request.path, "/gp/admin");
+        assert_eq!(posts[1].1.notification(), None);
+        assert_eq!(posts[1].1.request.path, "/gp/admin/1");
+        server.stop().await;
+    })
+    .await
+    .expect("in time");
+}
+
 #[tokio::test]
 async fn both_cipher_suites_and_no_common_suite() {
     timeout(LIMIT, async {
@@ -569,6 +602,22 @@ async fn server_answers_malformed_requests_with_errors_and_closes() {
             .await
             .expect("tls ok");
         assert!(out.starts_with("HTTP/1.1 404"), "{out}");
+
+        // The notification parameter: malformed hex is 400, another query is 404.
+        for (target, status) in [
+            ("/gp/admin?msg=E1G0", "400"),
+            ("/gp/admin?msg=E10", "400"),
+            ("/gp/admin?msg=E100&x=1", "400"),
+            ("/gp/admin?x=E100", "404"),
+        ] {
+            let req = format!(
+                "POST {target} HTTP/1.1\r\nHost: x\r\nX-Admin-Protocol: globalplatform-remote-admin/1.0\r\nX-Admin-From: {from}\r\nContent-Length: 0\r\n\r\n"
+            );
+            let out = raw_client(server.addr, id, &KEY, req.as_bytes())
+                .await
+                .expect("tls ok");
+            assert!(out.starts_with(&format!("HTTP/1.1 {status}")), "{target}: {out}");
+        }
 
         assert!(h.posts().is_empty(), "no malformed post reached the handler");
         server.stop().await;
