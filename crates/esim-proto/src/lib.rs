@@ -5,3 +5,20 @@
 //!
 //! Every message (de)serializes with serde using the SGP.02 PascalCase
 //! field names, so that the later SOAP/JSON bindings share one model.
+
+pub mod codes;
+pub mod common;
+pub mod eis;
+pub mod es1;
+pub mod es2;
+pub mod es3;
+pub mod es4;
+pub mod es7;
+pub mod function;
+pub mod pol2;
+
+pub use common::{
+    FunctionCallIdentifier, FunctionExecutionStatus, HexBytes, ProtoError, Request, RequestHeader,
+    Response, ResponseHeader, Status, StatusCodeData, Timestamp, ValidityPeriod,
+};
+pub use function::{AnyRequest, Function, Interface, decode_request};
