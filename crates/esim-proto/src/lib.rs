@@ -5,6 +5,7 @@
 //!
 //! Every message (de)serializes with serde using the SGP.02 PascalCase
 //! field names, so that the later SOAP/JSON bindings share one model.
+pub mod es5;
 
 pub mod codes;
 pub mod common;
