@@ -667,7 +667,7 @@ impl Channel {
         counters: &mut dyn CounterSource,
     ) -> Result<(), Es5Error> {
         if udh::split_udh(user_data, udh::IEI_RPI).is_ok() {
-            self.handle_por(user_data)?;
+            self.handle_por(user_data, now)?;
             self.drive(now, counters);
             Ok(())
         } else if udh::split_udh(user_data, udh::IEI_CPI).is_ok() {
@@ -677,7 +677,7 @@ impl Channel {
         }
     }
 
-    fn handle_por(&mut self, user_data: &[u8]) -> Result<(), Es5Error> {
+    fn handle_por(&mut self, user_data: &[u8], now: Millis) -> Result<(), Es5Error> {
         let Some(Outstanding::Sms {
             tar,
             counter,
@@ -723,7 +723,7 @@ impl Channel {
             self.outstanding = Some(Outstanding::AwaitingSession {
                 request,
                 attempts,
-                retry_at: 0,
+                retry_at: now.saturating_add(self.back_off(attempts)),
             });
             return Ok(());
         }
