@@ -369,7 +369,7 @@ pub struct Response<B> {
     #[serde(rename = "Header")]
     pub header: ResponseHeader,
     /// The function's output.
-    #[serde(rename = "Body", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "Body", skip_serializing_if = "Option::is_none")]
     pub body: Option<B>,
 }
 

@@ -448,3 +448,62 @@ proptest! {
         let _ = decode_request(f, truncated);
     }
 }
+
+#[test]
+fn responses_round_trip_with_golden_header() {
+    use esim_proto::es2::{DownloadProfileResponse, GetEisResponse};
+    use esim_proto::{Response, ResponseHeader, ValidityPeriod};
+    let header = |st: FunctionExecutionStatus| ResponseHeader {
+        processing_start: Timestamp::parse("2026-11-25T22:43:35Z").unwrap(),
+        processing_end: Timestamp::parse("2026-11-25T22:43:36Z").unwrap(),
+        acceptable_validity_period: Some(ValidityPeriod(300)),
+        function_execution_status: st,
+    };
+    let r = Response {
+        header: header(FunctionExecutionStatus::success()),
+        body: Some(DownloadProfileResponse {
+            iccid: iccid(),
+            euicc_response_data: Some(HexBytes(vec![0x90, 0x00])),
+        }),
+    };
+    let text = serde_json::to_string(&r).unwrap();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"Header":{{"ProcessingStart":"2026-11-25T22:43:35Z","ProcessingEnd":"2026-11-25T22:43:36Z","AcceptableValidityPeriod":300,"FunctionExecutionStatus":{{"Status":"Executed-Success"}}}},"Body":{{"Iccid":"{}","EuiccResponseData":"9000"}}}}"#,
+            iccid()
+        )
+    );
+    assert_eq!(
+        serde_json::from_str::<Response<DownloadProfileResponse>>(&text).unwrap(),
+        r
+    );
+
+    let failed: Response<GetEisResponse> = Response {
+        header: header(FunctionExecutionStatus::failed(
+            subject::EID,
+            reason::UNKNOWN,
+            "Unknown EID",
+        )),
+        body: None,
+    };
+    let text = serde_json::to_string(&failed).unwrap();
+    assert!(!text.contains("Body"));
+    assert_eq!(
+        serde_json::from_str::<Response<GetEisResponse>>(&text).unwrap(),
+        failed
+    );
+
+    let ok = Response {
+        header: header(FunctionExecutionStatus::success()),
+        body: Some(GetEisResponse {
+            eis: sample_eis().redacted(),
+        }),
+    };
+    let text = serde_json::to_string(&ok).unwrap();
+    assert!(text.contains(r#""Isd-p-aid""#) && text.contains(r#""Smsr-id":"SMSR-A""#));
+    assert_eq!(
+        serde_json::from_str::<Response<GetEisResponse>>(&text).unwrap(),
+        ok
+    );
+}
