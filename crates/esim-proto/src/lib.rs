@@ -17,6 +17,7 @@ pub mod es4;
 pub mod es7;
 pub mod function;
 pub mod pol2;
+pub mod smdp;
 
 pub use common::{
     FunctionCallIdentifier, FunctionExecutionStatus, HexBytes, ProtoError, Request, RequestHeader,
