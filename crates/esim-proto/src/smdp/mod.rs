@@ -20,7 +20,8 @@
 //! 6. [`Completed`], or on any failure after the ISD-P exists [`CleaningUp`] (emitted the
 //!    DELETE of the ISD-P, ES3.DeleteISDP) → [`Failed`].
 //!
-//! A CreateISDP that fails leaves nothing on the card, so it goes to [`Failed`] directly.
+//! A CreateISDP that fails leaves nothing on the card, so it goes to [`Failed`] directly. The
+//! ES3 framing and status codes chosen here are docs/spec-choices.md row 58.
 
 use crate::codes::{reason, subject};
 use crate::common::FunctionExecutionStatus;
@@ -217,6 +218,44 @@ fn script_ok<'a>(
 /// C-ENC with ISO 9797-1 method 2 padding, 8-byte C-MAC.
 fn wrapped_len_bound(n: usize) -> usize {
     (n / 16 + 1) * 16 + 8 + 4
+}
+
+/// Splits SCP03t response TLVs (tag `8x`, or `9F8x` for an error; BER length of 1 to 3 bytes)
+/// into `(offset, raw TLV)`. `9F86` is not a BER tag (its second byte would announce a third),
+/// so [`esim_codec::ber`] cannot be used here.
+fn split_scp03t(buf: &[u8]) -> Result<Vec<(usize, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let rest = buf.get(pos..).unwrap_or_default();
+        let tag_len = if rest.first() == Some(&0x9F) { 2 } else { 1 };
+        let truncated = || format!("truncated TLV header at byte {pos}");
+        let first = *rest.get(tag_len).ok_or_else(truncated)?;
+        let (len_len, value_len) = match first {
+            l if l < 0x80 => (1, usize::from(l)),
+            0x81 => (
+                2,
+                usize::from(*rest.get(tag_len + 1).ok_or_else(truncated)?),
+            ),
+            0x82 => {
+                let hi = *rest.get(tag_len + 1).ok_or_else(truncated)?;
+                let lo = *rest.get(tag_len + 2).ok_or_else(truncated)?;
+                (3, usize::from(u16::from_be_bytes([hi, lo])))
+            }
+            other => {
+                return Err(format!(
+                    "length byte {other:02X} at byte {pos} not supported"
+                ));
+            }
+        };
+        let end = tag_len + len_len + value_len;
+        let raw = rest
+            .get(..end)
+            .ok_or_else(|| format!("TLV at byte {pos} runs past the end of the data"))?;
+        out.push((pos, raw));
+        pos += end;
+    }
+    Ok(out)
 }
 
 /// Waiting for the result of CreateISDP (SGP.02 §3.1.1, digest §3.1).
@@ -438,24 +477,29 @@ pub struct Downloading {
 impl Downloading {
     /// Takes the response TLVs of the last chunk; emits the next chunk, or ends.
     pub fn handle(mut self, response: &[u8]) -> Result<Next, DownloadError> {
-        let checked = match self.host.check_responses(response) {
-            Ok(c) => c,
+        // One TLV at a time: after a failing segment the card answers the rest of the chunk with
+        // error TLVs (docs/spec-choices.md row 34), so the EUICCResponse before them must be read
+        // first.
+        let tlvs = match split_scp03t(response) {
+            Ok(t) => t,
             Err(e) => {
-                return Ok(cleanup(
-                    self.ctx,
-                    card_failure("SCP03t response", &e.to_string()),
-                ));
+                return Ok(cleanup(self.ctx, card_failure("SCP03t response", &e)));
             }
         };
-        if self.host.outstanding() != 0 {
-            let n = self.host.outstanding();
-            return Ok(cleanup(
-                self.ctx,
-                card_failure("SCP03t response", &format!("{n} commands left unanswered")),
-            ));
-        }
-        for r in checked {
-            if let Scp03tResponse::Segment(data) = r {
+        for (offset, raw) in tlvs {
+            let checked = match self.host.check_responses(raw) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ok(cleanup(
+                        self.ctx,
+                        card_failure("SCP03t response", &format!("TLV at offset {offset}: {e}")),
+                    ));
+                }
+            };
+            for r in checked {
+                let Scp03tResponse::Segment(data) = r else {
+                    continue;
+                };
                 if data.is_empty() {
                     continue;
                 }
@@ -485,6 +529,13 @@ impl Downloading {
                     }
                 }
             }
+        }
+        if self.host.outstanding() != 0 {
+            let n = self.host.outstanding();
+            return Ok(cleanup(
+                self.ctx,
+                card_failure("SCP03t response", &format!("{n} commands left unanswered")),
+            ));
         }
         let total = self.ctx.package.len();
         if self.offset >= total {
@@ -572,4 +623,36 @@ impl CleaningUp {
 pub struct Failed {
     /// The status to report (ES2.DownloadProfile response).
     pub reason: FunctionExecutionStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_scp03t;
+    use proptest::prelude::*;
+
+    #[test]
+    fn splits_error_and_long_tlvs() {
+        let mut buf = vec![0x86, 0x00, 0x9F, 0x86, 0x02, 0x69, 0x85, 0x86, 0x81, 0x80];
+        buf.extend_from_slice(&[0xAA; 0x80]);
+        let t = split_scp03t(&buf).unwrap();
+        assert_eq!(
+            t.iter().map(|(o, r)| (*o, r.len())).collect::<Vec<_>>(),
+            [(0, 2), (2, 5), (7, 131)]
+        );
+        assert_eq!(
+            split_scp03t(&[0x86, 0x05, 1]).unwrap_err(),
+            "TLV at byte 0 runs past the end of the data"
+        );
+        assert!(split_scp03t(&[0x9F, 0x86]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn split_never_panics_and_covers_the_input(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(t) = split_scp03t(&bytes) {
+                let joined: Vec<u8> = t.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+                prop_assert_eq!(joined, bytes);
+            }
+        }
+    }
 }
