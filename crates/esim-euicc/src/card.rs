@@ -1287,7 +1287,16 @@ impl Euicc {
         if state != LifeCycle::Personalized {
             return Err(sw::CONDITIONS);
         }
+        let in_use: Vec<esim_codec::Iccid> = self
+            .state
+            .registry
+            .isdps()
+            .iter()
+            .filter(|p| &p.aid != aid)
+            .filter_map(|p| p.iccid.clone())
+            .collect();
         let slot = self.slot_mut(aid).ok_or(sw::REF_NOT_FOUND)?;
+        slot.isdp.set_iccids_in_use(in_use);
         let out = slot.isdp.feed_scp03t(bytes);
         for ev in &out.events {
             if let isdp::IsdpEvent::InstallationComplete {

@@ -367,6 +367,26 @@ fn header_not_first_is_invalid_request_format() {
 }
 
 #[test]
+fn iccid_already_on_the_card_is_refused_at_the_header() {
+    let der = smallest_profile();
+    let pkg = ProfilePackage::decode(&der).unwrap();
+    let iccid = pkg.iccid().unwrap();
+    let (mut isdp, keys) = personalized(1 << 20);
+    isdp.set_iccids_in_use(vec![iccid.clone()]);
+    let (eur, reason) = failing_download(&mut isdp, &keys, &der);
+    assert_eq!(eur.pe_status.len(), 1, "refused at the header");
+    assert_eq!(
+        status(&eur.pe_status[0]),
+        PeStatusCode::InvalidParameter.code() as i64
+    );
+    let FailureReason::Profile(f) = reason else {
+        panic!("expected a profile failure")
+    };
+    assert_eq!((f.index, f.pe_type), (0, "header"));
+    assert!(f.detail.contains(iccid.as_str()), "{}", f.detail);
+}
+
+#[test]
 fn quota_too_small_is_not_enough_memory() {
     let der = smallest_profile();
     let (mut isdp, keys) = personalized(2000);

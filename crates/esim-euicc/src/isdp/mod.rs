@@ -302,6 +302,9 @@ pub struct IsdP {
     profile: Option<Profile>,
     #[serde(skip)]
     session: Session,
+    /// ICCIDs of the other profiles on the card, set by the ISD-R before each download step.
+    #[serde(skip)]
+    iccids_in_use: Vec<esim_codec::Iccid>,
 }
 
 impl fmt::Debug for IsdP {
@@ -336,7 +339,15 @@ impl IsdP {
             sequence_counter: 0,
             profile: None,
             session: Session::Idle,
+            iccids_in_use: Vec::new(),
         }
+    }
+
+    /// Tells the ISD-P which ICCIDs the card already holds: a download whose header carries one
+    /// of them fails at the header with `invalid-parameter` (the ISD-R calls this before feeding
+    /// ES8 data; not persisted).
+    pub fn set_iccids_in_use(&mut self, iccids: Vec<esim_codec::Iccid>) {
+        self.iccids_in_use = iccids;
     }
 
     /// Sets the 10-byte key diversification data of the INITIALIZE UPDATE response (GP Amd D
@@ -438,7 +449,8 @@ impl IsdP {
                     );
                     Session::Active(Box::new(Active {
                         card: Scp03tCard::new(idle),
-                        ppi: Interpreter::new(self.quota),
+                        ppi: Interpreter::new(self.quota)
+                            .with_iccids_in_use(self.iccids_in_use.clone()),
                         framing: Framing::default(),
                     }))
                 }

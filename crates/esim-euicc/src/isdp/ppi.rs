@@ -217,6 +217,9 @@ pub struct Interpreter {
     quota: u32,
     used: u64,
     state: State,
+    /// ICCIDs of the profiles already on the card: a package carrying one of them is refused at
+    /// its header (SGP.02: an ICCID is unique on an eUICC).
+    iccids_in_use: Vec<esim_codec::Iccid>,
 }
 
 /// DER of an `EUICCResponse` with an empty `peStatus` (fallback if encoding ever failed).
@@ -232,7 +235,14 @@ impl Interpreter {
             quota,
             used: 0,
             state: State::AwaitingHeader,
+            iccids_in_use: Vec::new(),
         }
+    }
+
+    /// Refuses packages whose header carries one of `iccids` (the profiles already installed).
+    pub fn with_iccids_in_use(mut self, iccids: Vec<esim_codec::Iccid>) -> Self {
+        self.iccids_in_use = iccids;
+        self
     }
 
     /// Memory taken so far by the accepted PEs.
@@ -463,6 +473,12 @@ impl Interpreter {
                 }
                 let iccid =
                     iccid_from_header_bcd(&h.iccid).map_err(|e| bad(format!("iccid: {e}")))?;
+                if self.iccids_in_use.contains(&iccid) {
+                    return Err(Fail(
+                        PeStatusCode::InvalidParameter,
+                        format!("iccid: {iccid} is already installed on this eUICC"),
+                    ));
+                }
                 s.iccid = Some(iccid);
                 s.pol1 = Pol1::from_octets(h.pol.as_deref().unwrap_or(&[]));
                 s.saip_version = (h.major_version.0, h.minor_version.0);
