@@ -164,6 +164,30 @@ impl Timestamp {
         Ok(Self(s.to_owned()))
     }
 
+    /// The UTC instant `ms` milliseconds after the Unix epoch (negative values clamp to the
+    /// epoch), as `YYYY-MM-DDThh:mm:ss.fffZ`. A pure conversion: the caller reads the clock.
+    pub fn from_unix_millis(ms: i64) -> Self {
+        let ms = ms.max(0);
+        let secs = ms / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (h, mi, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+        // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level
+        // Date Algorithms").
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        Self(format!(
+            "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
+            ms % 1000
+        ))
+    }
+
     /// The timestamp text.
     pub fn as_str(&self) -> &str {
         &self.0
