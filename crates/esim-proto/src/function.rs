@@ -156,6 +156,9 @@ functions! {
     Es4MasterDelete: ES4, "MasterDelete", "http://gsma.com/ES4/ProfileManagent/ES4-MasterDelete", es4::MasterDeleteRequest;
     Es4PrepareSmsrChange: ES4, "PrepareSMSRChange", "http://gsma.com/ES4/eUICCManagement/ES4-PrepareSMSRChange", es4::PrepareSmsrChangeRequest;
     Es4SmsrChange: ES4, "SMSRChange", "http://gsma.com/ES4/eUICCManagement/ES4-SMSRChange", es4::SmsrChangeRequest;
+    Es4HandleProfileEnabledNotification: ES4, "HandleProfileEnabledNotification", "http://gsma.com/ES4/ProfileManagentCallBack/ES4-HandleProfileEnabledNotification", es2::ProfileNotification;
+    Es4HandleProfileDisabledNotification: ES4, "HandleProfileDisabledNotification", "http://gsma.com/ES4/ProfileManagentCallBack/ES4-HandleProfileDisabledNotification", es2::ProfileNotification;
+    Es4HandleProfileDeletedNotification: ES4, "HandleProfileDeletedNotification", "http://gsma.com/ES4/ProfileManagentCallBack/ES4-HandleProfileDeletedNotification", es2::ProfileNotification;
     Es4HandleSmsrChangeNotification: ES4, "HandleSMSRChangeNotification", "http://gsma.com/ES4/eUICCManagementCallBack/ES4-HandleSMSRChangeNotification", es2::SmsrChangeNotification;
 
     Es7HandoverEuicc: ES7, "HandoverEUICC", "http://gsma.com/ES7/eUICCManagement/ES7-HandoverEUICC", es7::HandoverEuiccRequest;

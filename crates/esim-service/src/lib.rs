@@ -170,6 +170,62 @@ pub trait FunctionClient: Send + Sync + std::fmt::Debug {
     ) -> Result<serde_json::Value, ClientError>;
 }
 
+/// A [`FunctionClient`] that calls a [`FunctionService`] in the same process as a fixed
+/// caller (tests, `esim demo`, `esim serve` with both servers in one process).
+#[derive(Debug, Clone)]
+pub struct LocalClient<S> {
+    service: S,
+    caller: Caller,
+}
+
+impl<S> LocalClient<S> {
+    /// Calls `service` as `caller`.
+    pub fn new(service: S, caller: Caller) -> Self {
+        LocalClient { service, caller }
+    }
+}
+
+#[async_trait]
+impl<S> FunctionClient for LocalClient<S>
+where
+    S: std::ops::Deref + Send + Sync + std::fmt::Debug,
+    S::Target: FunctionService,
+{
+    async fn call(
+        &self,
+        request: &AnyRequest,
+        limit: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        let refused = |e: ServiceError| ClientError::Refused {
+            status: 0,
+            message: e.to_string(),
+        };
+        let mut outcome = self
+            .service
+            .call(&self.caller, request.clone(), limit)
+            .await
+            .map_err(refused)?;
+        // `outcome` waits up to `limit` each time; a service that keeps answering Pending after
+        // that has not finished in time.
+        for _ in 0..2 {
+            match outcome {
+                CallOutcome::Done(v) => return Ok(v),
+                CallOutcome::Pending { operation_id, .. } => {
+                    outcome = self
+                        .service
+                        .outcome(&self.caller, &operation_id, limit)
+                        .await
+                        .map_err(refused)?;
+                }
+            }
+        }
+        match outcome {
+            CallOutcome::Done(v) => Ok(v),
+            CallOutcome::Pending { .. } => Err(ClientError::Timeout(limit)),
+        }
+    }
+}
+
 /// What is delivered to a party by [`Callbacks::deliver`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
