@@ -182,7 +182,7 @@ fn dns_names(id: &str, extra: &[String]) -> Vec<String> {
     v
 }
 
-fn today() -> Result<Date> {
+pub(crate) fn today() -> Result<Date> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("system clock before 1970")?
@@ -274,6 +274,25 @@ fn write_server(dir: &Path, s: &ServerIdentity) -> Result<()> {
 }
 
 fn init(dir: &Path, force: bool, p: &PkiParams, out: &Output) -> Result<()> {
+    let pki = create(dir, force, p)?;
+    if out.json {
+        out.print_json(&pki_summary(dir, &pki, None))?;
+    } else {
+        outln!("test PKI written to {}", dir.display());
+        outln!("  CI    {}", pki.ci.cert.subject());
+        outln!("  EUM   {} ({})", pki.eum.cert.subject(), pki.eum.id);
+        outln!("  SM-DP {} (GP certificate type 01)", pki.smdp.id);
+        outln!("  SM-SR {} (GP certificate type 02)", pki.smsr.id);
+        outln!(
+            "next: esim pki euicc --eum {} --out <DIR>",
+            dir.join("eum").display()
+        );
+    }
+    Ok(())
+}
+
+/// Generates a PKI and writes it to `dir` (the layout of `esim pki init`), printing nothing.
+pub(crate) fn create(dir: &Path, force: bool, p: &PkiParams) -> Result<TestPki> {
     let manifest = dir.join("pki.json");
     if !force && (manifest.exists() || dir.join("ci").join("key.pem").exists()) {
         bail!(
@@ -309,20 +328,26 @@ fn init(dir: &Path, force: bool, p: &PkiParams, out: &Output) -> Result<()> {
         "tlsCaId": pki.tls_ca.id,
     });
     write_public(&manifest, serde_json::to_string_pretty(&m)?.as_bytes())?;
-    if out.json {
-        out.print_json(&pki_summary(dir, &pki, None))?;
-    } else {
-        outln!("test PKI written to {}", dir.display());
-        outln!("  CI    {}", pki.ci.cert.subject());
-        outln!("  EUM   {} ({})", pki.eum.cert.subject(), pki.eum.id);
-        outln!("  SM-DP {} (GP certificate type 01)", pki.smdp.id);
-        outln!("  SM-SR {} (GP certificate type 02)", pki.smsr.id);
-        outln!(
-            "next: esim pki euicc --eum {} --out <DIR>",
-            dir.join("eum").display()
-        );
-    }
-    Ok(())
+    Ok(pki)
+}
+
+/// Loads a PKI written by [`create`] / `esim pki init`.
+pub(crate) fn load(dir: &Path) -> Result<TestPki> {
+    let tls = dir.join("tls");
+    let manifest: Value = serde_json::from_str(&read_text(&dir.join("pki.json"))?)
+        .with_context(|| format!("{}: not a PKI manifest", dir.join("pki.json").display()))?;
+    let tls_ca_id = manifest["tlsCaId"].as_str().unwrap_or("tls-ca").to_string();
+    let pki = TestPki {
+        ci: load_ca(&dir.join("ci"), "key.pem", "cert.pem", None).context("loading the CI")?,
+        eum: load_ca(&dir.join("eum"), "key.pem", "cert.pem", None).context("loading the EUM")?,
+        smdp: load_server(&dir.join("smdp")).context("loading the SM-DP identity")?,
+        smsr: load_server(&dir.join("smsr")).context("loading the SM-SR identity")?,
+        tls_ca: load_ca(&tls, "ca-key.pem", "ca-cert.pem", Some(tls_ca_id))
+            .context("loading the TLS CA")?,
+    };
+    pki.verify(None)
+        .with_context(|| format!("verifying the PKI in {}", dir.display()))?;
+    Ok(pki)
 }
 
 fn load_ca(dir: &Path, key_file: &str, cert_file: &str, id: Option<String>) -> Result<CaIdentity> {
@@ -369,6 +394,43 @@ fn euicc(
     production: Date,
     out: &Output,
 ) -> Result<()> {
+    let progress = count > 1 && !out.json;
+    let issued = issue(
+        eum_dir,
+        ci_dir,
+        out_dir,
+        count,
+        prefix,
+        first_serial,
+        days,
+        production,
+        progress,
+    )?;
+    if out.json {
+        out.print_json(&json!({ "out": out_dir.display().to_string(), "issued": issued }))?;
+    } else {
+        outln!("{} eUICC(s) issued in {}", issued.len(), out_dir.display());
+        for eid in &issued {
+            outln!("  {eid}");
+        }
+    }
+    Ok(())
+}
+
+/// Issues `count` eUICCs into `out_dir` (the layout of `esim pki euicc`); returns their EIDs.
+/// With `progress`, a counter is shown on standard error.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn issue(
+    eum_dir: &Path,
+    ci_dir: &Path,
+    out_dir: &Path,
+    count: u32,
+    prefix: &str,
+    first_serial: Option<u64>,
+    days: i64,
+    production: Date,
+    progress: bool,
+) -> Result<Vec<String>> {
     let eum = load_ca(eum_dir, "key.pem", "cert.pem", None).context("loading the EUM")?;
     let ci_cert = read_cert(&ci_dir.join("cert.pem")).context("loading the CI certificate")?;
     eum.cert
@@ -380,7 +442,6 @@ fn euicc(
     mkdir(out_dir)?;
     let first =
         first_serial.unwrap_or_else(|| highest_serial(out_dir, prefix).map_or(1, |h| h + 1));
-    let progress = count > 1 && !out.json;
     let mut issued = Vec::new();
     for i in 0..u64::from(count) {
         let eid = pki::eid_from_prefix(prefix, first + i)?;
@@ -426,15 +487,7 @@ fn euicc(
     if progress {
         eprintln!();
     }
-    if out.json {
-        out.print_json(&json!({ "out": out_dir.display().to_string(), "issued": issued }))?;
-    } else {
-        outln!("{} eUICC(s) issued in {}", issued.len(), out_dir.display());
-        for eid in &issued {
-            outln!("  {eid}");
-        }
-    }
-    Ok(())
+    Ok(issued)
 }
 
 /// `isd-r-keys.json`: the ISD-R keysets in a form the card and the SM-SR load directly.
