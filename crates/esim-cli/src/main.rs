@@ -2,6 +2,8 @@
 
 #[macro_use]
 mod output;
+#[allow(dead_code)] // used by the server commands, wired next
+mod config;
 mod device;
 mod pki;
 mod smsc;
