@@ -5,6 +5,18 @@
 //!   ESME, SCP80) or HTTPS (SCP81 PSK-TLS admin sessions triggered by SMS); notifications from
 //!   the cards come in here and are confirmed.
 //! - the functions (ES1 RegisterEIS, ES3, ES4) as persisted operations, POL2, EIS upkeep and
-//!   callbacks, exposed as an `esim_service::FunctionService`.
+//!   callbacks, exposed as an `esim_service::FunctionService` ([`Smsr`], [`run`]).
 
 pub mod delivery;
+pub mod es1;
+pub mod keys;
+mod notify;
+mod ops;
+pub mod service;
+
+pub use es1::Registration;
+pub use service::{SERVED, Smsr, SmsrConfig, run};
+
+/// `3A05` SetFallbackAttribute STORE DATA payload tag (SGP.02 v4 §3.27; the value is
+/// `4F <ISD-P AID>`), as the software eUICC implements it.
+pub const TAG_SET_FALLBACK: u16 = 0x3A05;

@@ -1,0 +1,210 @@
+//! Notifications from the cards (digest §3.3, §3.4) and to the Profile owners
+//! (`Handle{ProfileEnabled,ProfileDisabled,ProfileDeleted}Notification` on ES3 to the SM-DP
+//! and ES4 to the MNO).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use esim_apdu::gp::sgp02::{Notification, NotificationType};
+use esim_codec::Eid;
+use esim_proto::common::{FunctionCallIdentifier, Request, RequestHeader};
+use esim_proto::es2::ProfileNotification;
+use esim_proto::es3::EidIccidRequest;
+use esim_proto::function::{AnyRequest, Function};
+use esim_proto::pol2::{Decision, Operation as Pol2Op};
+use esim_service::Callback;
+use esim_store::{OperationId, ProfileRecord, ProfileState, StoreError};
+
+use crate::delivery::{DeliveryError, NotificationSink};
+use crate::ops::pol2_of;
+use crate::service::{Inner, now};
+
+/// A change of a Profile reported to its owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+fn header(inner: &Inner) -> Option<RequestHeader> {
+    let id = OperationId::random().ok()?;
+    Some(RequestHeader {
+        function_requester_identifier: inner.config.smsr_id.clone(),
+        function_call_identifier: FunctionCallIdentifier::new(&format!(
+            "{}-{}",
+            inner.config.smsr_id,
+            id.as_str()
+        ))
+        .ok()?,
+        validity_period: None,
+        message_id: None,
+        relates_to: None,
+    })
+}
+
+/// Sends the notification of `event` on `p` to its SM-DP (ES3) and its MNO (ES4), except to
+/// `skip` (the party that asked for the change and gets the function's response).
+pub(crate) async fn profile_event(
+    inner: &Inner,
+    event: Event,
+    p: &ProfileRecord,
+    skip: Option<&str>,
+) {
+    let body = ProfileNotification {
+        eid: p.eid.clone(),
+        iccid: p.iccid.clone(),
+        completion_time_stamp: esim_service::xs_datetime(now()),
+    };
+    let mut out: Vec<(String, AnyRequest)> = Vec::new();
+    if let Some(h) = header(inner) {
+        let r = Request {
+            header: h,
+            body: body.clone(),
+        };
+        out.push((
+            p.smdp_id.clone(),
+            match event {
+                Event::Enabled => AnyRequest::Es3HandleProfileEnabledNotification(r),
+                Event::Disabled => AnyRequest::Es3HandleProfileDisabledNotification(r),
+                Event::Deleted => AnyRequest::Es3HandleProfileDeletedNotification(r),
+            },
+        ));
+    }
+    if let Some(h) = header(inner) {
+        let r = Request { header: h, body };
+        out.push((
+            p.mno_id.clone(),
+            match event {
+                Event::Enabled => AnyRequest::Es4HandleProfileEnabledNotification(r),
+                Event::Disabled => AnyRequest::Es4HandleProfileDisabledNotification(r),
+                Event::Deleted => AnyRequest::Es4HandleProfileDeletedNotification(r),
+            },
+        ));
+    }
+    for (party, msg) in out {
+        if party.is_empty() || Some(party.as_str()) == skip {
+            continue;
+        }
+        if let Err(e) = inner
+            .callbacks
+            .deliver(&party, Callback::Notification(msg))
+            .await
+        {
+            tracing::warn!(party, error = %e, "notification callback failed");
+        }
+    }
+}
+
+impl Inner {
+    /// Starts the deletion of `p` if its POL2 says DISABLE + Auto-Delete (digest §4.3), as an
+    /// operation of the SM-SR keyed by `tag`.
+    pub(crate) async fn auto_delete_if_pol2(
+        self: &Arc<Self>,
+        eid: &Eid,
+        p: &ProfileRecord,
+        tag: &str,
+    ) -> Result<(), StoreError> {
+        let auto = matches!(
+            pol2_of(p).evaluate(Pol2Op::Disable, p.iccid.as_str()),
+            Decision::Allowed {
+                auto_delete_after_disable: true
+            }
+        );
+        if !auto || p.fallback {
+            return Ok(());
+        }
+        let Some(h) = header(self) else {
+            return Ok(());
+        };
+        let req = AnyRequest::Es3DeleteIsdp(Request {
+            header: h,
+            body: EidIccidRequest {
+                eid: eid.clone(),
+                iccid: p.iccid.clone(),
+            },
+        });
+        let call_id = format!("auto-delete-{}-{}-{tag}", eid.as_str(), p.iccid.as_str());
+        self.start_internal(Function::Es3DeleteIsdp, req, eid, &call_id)
+            .await
+    }
+
+    /// Applies a card notification to the EIS (digest §3.3 step 5–6, §3.4).
+    pub(crate) async fn on_card_notification(
+        self: &Arc<Self>,
+        eid: &Eid,
+        n: &Notification,
+        seq: u16,
+    ) -> Result<(), StoreError> {
+        let profiles = match self.store.profiles(eid).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if self.store.get_eis(eid).await.is_err() {
+            tracing::warn!(eid = %eid.as_str(), "notification from an unknown eUICC ignored");
+            return Ok(());
+        }
+        let t = now();
+        let changed = matches!(
+            n.kind,
+            NotificationType::ProfileChangeSucceeded
+                | NotificationType::ProfileChangeAfterFallback
+                | NotificationType::ProfileChangeFailedRolledBack
+                | NotificationType::EuiccDeclaration
+        );
+        let Some(aid) = n.isdp_aid.as_ref().filter(|_| changed) else {
+            return Ok(());
+        };
+        let Some(now_enabled) = profiles.iter().find(|p| &p.isd_p_aid == aid) else {
+            tracing::warn!(eid = %eid.as_str(), aid = %aid, "notification names an ISD-P unknown to the EIS");
+            return Ok(());
+        };
+        let before = profiles
+            .iter()
+            .find(|p| p.state == ProfileState::Enabled)
+            .cloned();
+        if now_enabled.state != ProfileState::Enabled {
+            self.store
+                .set_profile_state(eid, &now_enabled.iccid, ProfileState::Enabled, t)
+                .await?;
+        }
+        let mut disabled: Vec<ProfileRecord> = Vec::new();
+        if let Some(b) = &before
+            && b.iccid != now_enabled.iccid
+        {
+            disabled.push(b.clone());
+        }
+        if n.kind == NotificationType::ProfileChangeSucceeded
+            || n.kind == NotificationType::ProfileChangeAfterFallback
+        {
+            if before.as_ref().map(|b| &b.iccid) != Some(&now_enabled.iccid) {
+                profile_event(self, Event::Enabled, now_enabled, None).await;
+            }
+            for d in &disabled {
+                profile_event(self, Event::Disabled, d, None).await;
+            }
+        }
+        // A Profile disabled by the card on its own (fall-back, rollback) is subject to its
+        // POL2 DISABLE + Auto-Delete; switches the SM-SR ordered are handled by the function.
+        for p in &disabled {
+            self.auto_delete_if_pol2(eid, p, &format!("n{seq}")).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl NotificationSink for crate::Smsr {
+    async fn on_notification(
+        &self,
+        eid: &Eid,
+        notification: Notification,
+        seq: u16,
+    ) -> Result<(), DeliveryError> {
+        self.inner
+            .on_card_notification(eid, &notification, seq)
+            .await
+            .map_err(DeliveryError::Store)
+    }
+}

@@ -1,0 +1,924 @@
+//! The procedures behind the ES3/ES4 functions (SGP.02 §3.1–3.10, §5.4, §5.5; digest §3):
+//! authorisation, POL2 (digest §4.3), the ES5 commands (digest §2.7) and EIS upkeep.
+
+use esim_apdu::apdu::{CommandApdu, ResponseApdu};
+use esim_apdu::etsi102226::CommandScript;
+use esim_apdu::gp::delete::Delete;
+use esim_apdu::gp::get_data::{CardResources, GetData, TAG_CARD_RESOURCES};
+use esim_apdu::gp::install::{CreateIsdp, Install};
+use esim_apdu::gp::life_cycle;
+use esim_apdu::gp::sgp02::{self, Es5Command};
+use esim_apdu::gp::status::{GetStatus, RegistryEntry, StatusSubset, parse_entries};
+use esim_apdu::gp::store_data::{StoreDataP1, split};
+use esim_codec::{Aid, Eid, Iccid, Tar};
+use esim_crypto::pki::EisDocument;
+use esim_proto::codes::{reason, subject};
+use esim_proto::common::{Empty, FunctionExecutionStatus, HexBytes};
+use esim_proto::eis::{self, Eis, ProfileInfo};
+use esim_proto::es2::GetEisResponse;
+use esim_proto::es3::{
+    AuditEisResponse, CreateIsdpRequest, CreateIsdpResponse, SendDataRequest, SendDataResponse,
+};
+use esim_proto::function::AnyRequest;
+use esim_proto::pol2::{Decision, Operation as Pol2Op, Pol2};
+use esim_store::{EisRecord, ProfileRecord, ProfileState, StoreError, SubscriptionAddress};
+
+use crate::delivery::{Es5Outcome, JobPayload, JobTarget};
+use crate::keys::eis_aad;
+use crate::notify;
+use crate::service::{Access, Inner, Run, RunErr, decode, now};
+
+/// TAR `000010` is the bootstrap ISD-P's (`esim_euicc` `BOOTSTRAP_TAR`); new ISD-Ps get the
+/// lowest free TAR from `000011` (docs/spec-choices.md).
+const FIRST_TAR: u32 = 0x11;
+
+type R = Result<serde_json::Value, RunErr>;
+
+fn respond(s: FunctionExecutionStatus) -> RunErr {
+    RunErr::Respond(s)
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> RunErr {
+    RunErr::Respond(FunctionExecutionStatus::failed(
+        subject::SM_SR,
+        reason::EXECUTION_ERROR,
+        &format!("{what}: {e}"),
+    ))
+}
+
+/// Runs the function of `run`.
+pub(crate) async fn dispatch(run: &mut Run) -> R {
+    let req = decode(run)?;
+    match req {
+        AnyRequest::Es1RegisterEis(r) => {
+            let st = crate::es1::register(
+                &run.inner,
+                &run.access(),
+                &r.body.eis,
+                &crate::es1::Registration::default(),
+            )
+            .await?;
+            Ok(if st.is_executed() {
+                run.ok(Some(Empty {}))
+            } else {
+                run.status(st)
+            })
+        }
+        AnyRequest::Es3GetEis(r) | AnyRequest::Es4GetEis(r) => get_eis(run, &r.body.eid).await,
+        AnyRequest::Es3AuditEis(r) | AnyRequest::Es4AuditEis(r) => {
+            audit(run, &r.body.eid, &r.body.iccids).await
+        }
+        AnyRequest::Es3CreateIsdp(r) => create_isdp(run, &r.body).await,
+        AnyRequest::Es3SendData(r) => send_data(run, &r.body).await,
+        AnyRequest::Es3ProfileDownloadCompleted(r) => {
+            let b = &r.body;
+            let (_, profiles) = visible(run, &b.eid).await?;
+            let mut p = owned(run, &profiles, &b.iccid)?;
+            if !matches!(p.state, ProfileState::Created | ProfileState::InCreation) {
+                return Err(respond(FunctionExecutionStatus::failed_for(
+                    subject::ICCID,
+                    reason::INVALID_TRANSITION,
+                    b.iccid.as_str(),
+                    "the Profile's download was already completed",
+                )));
+            }
+            p.state = ProfileState::Disabled;
+            if let Some(t) = &b.profile_type {
+                p.profile_type = t.clone();
+            }
+            p.subscription_address = SubscriptionAddress {
+                imsi: b.subscription_address.imsi.clone(),
+                msisdn: b.subscription_address.msisdn.clone(),
+            };
+            p.pol2 = serde_json::to_value(&b.pol2).ok();
+            p.updated_at = now();
+            run.inner.store.update_profile(&p).await?;
+            Ok(run.ok(Some(Empty {})))
+        }
+        AnyRequest::Es3EnableProfile(r) | AnyRequest::Es4EnableProfile(r) => {
+            enable(run, &r.body.eid, &r.body.iccid).await
+        }
+        AnyRequest::Es3DisableProfile(r) | AnyRequest::Es4DisableProfile(r) => {
+            disable(run, &r.body.eid, &r.body.iccid).await
+        }
+        AnyRequest::Es3DeleteIsdp(r) | AnyRequest::Es4DeleteProfile(r) => {
+            delete(run, &r.body.eid, &r.body.iccid).await
+        }
+        AnyRequest::Es3UpdatePolicyRules(r) | AnyRequest::Es4UpdatePolicyRules(r) => {
+            let b = &r.body;
+            let (_, profiles) = visible(run, &b.eid).await?;
+            let mut p = owned(run, &profiles, &b.iccid)?;
+            p.pol2 = serde_json::to_value(&b.pol2).ok();
+            p.updated_at = now();
+            run.inner.store.update_profile(&p).await?;
+            Ok(run.ok(Some(Empty {})))
+        }
+        AnyRequest::Es3UpdateConnectivityParameters(r) => {
+            let b = &r.body;
+            let (_, profiles) = visible(run, &b.eid).await?;
+            let p = owned(run, &profiles, &b.iccid)?;
+            let data = b.connectivity_parameters.as_bytes();
+            let framed =
+                if data.starts_with(&sgp02::TAG_UPDATE_CONNECTIVITY_PARAMETERS.to_be_bytes()) {
+                    data.to_vec()
+                } else {
+                    sgp02::frame(sgp02::TAG_UPDATE_CONNECTIVITY_PARAMETERS, data)
+                };
+            let mut cmds = vec![Install::for_personalization(&p.isd_p_aid)];
+            cmds.extend(
+                split(
+                    StoreDataP1::sgp02_last(),
+                    &framed,
+                    run.inner.config.max_block,
+                )
+                .map_err(|e| internal("building 3A07", e))?,
+            );
+            let out = run
+                .es5(&b.eid, "connectivity", JobTarget::IsdR, apdus(&cmds)?)
+                .await?;
+            check(out, "UpdateConnectivityParameters", Some(&b.iccid))?;
+            Ok(run.ok(Some(Empty {})))
+        }
+        AnyRequest::Es4SetFallbackAttribute(r) => {
+            set_fallback(run, &r.body.eid, &r.body.iccid).await
+        }
+        AnyRequest::Es4MasterDelete(r) => {
+            let b = &r.body;
+            let (_, profiles) = visible(run, &b.eid).await?;
+            owned(run, &profiles, &b.iccid)?;
+            Err(respond(FunctionExecutionStatus::failed_for(
+                subject::SM_DP,
+                reason::UNAVAILABLE,
+                b.iccid.as_str(),
+                "Master Delete needs a delete token from the SM-DP; no ES3 function to obtain it is implemented",
+            )))
+        }
+        other => Err(respond(FunctionExecutionStatus::failed(
+            subject::FUNCTION,
+            reason::UNSUPPORTED,
+            &format!("{} is not served by the SM-SR", other.function().name()),
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorisation and EIS views.
+
+fn eid_refused(access: &Access, eid: &Eid, exists: bool) -> RunErr {
+    respond(if exists || *access != Access::Admin {
+        FunctionExecutionStatus::failed_for(
+            subject::EID,
+            reason::NOT_ALLOWED,
+            eid.as_str(),
+            "EID not allowed for this caller",
+        )
+    } else {
+        FunctionExecutionStatus::failed_for(
+            subject::EID,
+            reason::UNKNOWN,
+            eid.as_str(),
+            "unknown EID",
+        )
+    })
+}
+
+/// The eUICC if the caller may see it: an ADMIN always, an SM-DP always (it downloads to
+/// eUICCs on which it has no Profile yet), an MNO when it owns a Profile on it, an EUM when it
+/// made it. Unknown and not visible look the same to non-administrators.
+pub(crate) async fn visible(
+    run: &Run,
+    eid: &Eid,
+) -> Result<(EisRecord, Vec<ProfileRecord>), RunErr> {
+    let access = run.access();
+    let eis = match run.inner.store.get_eis(eid).await {
+        Ok(e) => e,
+        Err(StoreError::NotFound { .. }) => return Err(eid_refused(&access, eid, false)),
+        Err(e) => return Err(e.into()),
+    };
+    let profiles = run.inner.store.profiles(eid).await?;
+    let ok = match &access {
+        Access::Admin | Access::Smdp(_) => true,
+        Access::Mno(id) => profiles.iter().any(|p| &p.mno_id == id),
+        Access::Eum(id) => &eis.eum_id == id,
+    };
+    if ok {
+        Ok((eis, profiles))
+    } else {
+        Err(eid_refused(&access, eid, true))
+    }
+}
+
+fn may_act(access: &Access, p: &ProfileRecord) -> bool {
+    match access {
+        Access::Admin => true,
+        Access::Mno(id) => &p.mno_id == id,
+        Access::Smdp(id) => &p.smdp_id == id,
+        Access::Eum(_) => false,
+    }
+}
+
+/// The Profile if the caller owns it (MNO: `Mno-id`; SM-DP: the one that created it).
+pub(crate) fn owned(
+    run: &Run,
+    profiles: &[ProfileRecord],
+    iccid: &Iccid,
+) -> Result<ProfileRecord, RunErr> {
+    let access = run.access();
+    match profiles.iter().find(|p| &p.iccid == iccid) {
+        Some(p) if may_act(&access, p) => Ok(p.clone()),
+        None if access == Access::Admin => Err(respond(FunctionExecutionStatus::failed_for(
+            subject::ICCID,
+            reason::UNKNOWN,
+            iccid.as_str(),
+            "unknown ICCID on this eUICC",
+        ))),
+        _ => Err(respond(FunctionExecutionStatus::failed_for(
+            subject::ICCID,
+            reason::NOT_ALLOWED,
+            iccid.as_str(),
+            "Profile not allowed for this caller",
+        ))),
+    }
+}
+
+pub(crate) fn pol2_of(p: &ProfileRecord) -> Pol2 {
+    p.pol2
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+fn eis_state(s: ProfileState) -> eis::ProfileState {
+    match s {
+        ProfileState::Enabled => eis::ProfileState::Enabled,
+        ProfileState::Disabled => eis::ProfileState::Disabled,
+        ProfileState::Created => eis::ProfileState::Created,
+        _ => eis::ProfileState::InCreation,
+    }
+}
+
+fn profile_info(p: &ProfileRecord) -> ProfileInfo {
+    let sa = &p.subscription_address;
+    ProfileInfo {
+        iccid: p.iccid.clone(),
+        isd_p_aid: p.isd_p_aid.clone(),
+        mno_id: p.mno_id.clone(),
+        fallback_attribute: p.fallback,
+        subscription_address: (sa.imsi.is_some() || sa.msisdn.is_some()).then(|| {
+            eis::SubscriptionAddress {
+                imsi: sa.imsi.clone(),
+                msisdn: sa.msisdn.clone(),
+            }
+        }),
+        state: eis_state(p.state),
+        smdp_id: p.smdp_id.clone(),
+        profile_type: (!p.profile_type.is_empty()).then(|| p.profile_type.clone()),
+        allocated_memory: p.allocated_memory,
+        free_memory: p.free_memory,
+        pol2: pol2_of(p),
+    }
+}
+
+/// The public EIS (GetEIS view, digest §4.1) with the Profiles the caller may see: all for an
+/// ADMIN, its own for an MNO or SM-DP, none for an EUM. In-Creation Profiles are hidden.
+pub(crate) fn eis_view(
+    inner: &Inner,
+    access: &Access,
+    rec: &EisRecord,
+    profiles: &[ProfileRecord],
+) -> Result<Eis, RunErr> {
+    let plain = inner
+        .sealer
+        .open(&rec.signed_eis, &eis_aad(&rec.eid))
+        .map_err(|e| internal("opening the stored EIS", e))?;
+    let text = std::str::from_utf8(&plain).map_err(|e| internal("stored EIS", e))?;
+    let doc = EisDocument::from_json(text).map_err(|e| internal("stored EIS", e))?;
+    let mut e = Eis::from_document(&doc, &rec.smsr_id).map_err(|e| internal("stored EIS", e))?;
+    e.remaining_memory = rec.remaining_memory;
+    e.available_memory_for_profiles = rec.available_memory_for_profiles;
+    e.last_audit_date = rec.last_audit.map(esim_service::xs_datetime);
+    e.profiles = profiles
+        .iter()
+        .filter(|p| p.state != ProfileState::InCreation && may_act(access, p))
+        .map(profile_info)
+        .collect();
+    e.additional_properties = rec
+        .additional_properties
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(e.redacted())
+}
+
+async fn get_eis(run: &mut Run, eid: &Eid) -> R {
+    let (rec, profiles) = visible(run, eid).await?;
+    let eis = eis_view(&run.inner, &run.access(), &rec, &profiles)?;
+    Ok(run.ok(Some(GetEisResponse { eis })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Card answers.
+
+fn apdus(cmds: &[CommandApdu]) -> Result<JobPayload, RunErr> {
+    cmds.iter()
+        .map(|c| {
+            c.encode()
+                .map(|b| esim_codec::hex::encode_upper(&b))
+                .map_err(|e| internal("encoding a command", e))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(JobPayload::Apdus)
+}
+
+fn sw_status(sw: u16, what: &str, iccid: Option<&Iccid>) -> FunctionExecutionStatus {
+    let id = iccid.map(Iccid::as_str);
+    match sw {
+        0x69E1 => FunctionExecutionStatus::failed_for(
+            subject::PROFILE,
+            reason::REFUSED,
+            id.unwrap_or(""),
+            &format!("{what}: refused by the POL1 of the Profile (SW 69E1)"),
+        ),
+        0x6A84 => FunctionExecutionStatus::failed(
+            subject::EUICC,
+            reason::INSUFFICIENT_MEMORY,
+            &format!("{what}: not enough memory on the eUICC (SW 6A84)"),
+        ),
+        _ => FunctionExecutionStatus::failed(
+            subject::EUICC_EXECUTION,
+            reason::EXECUTION_ERROR,
+            &format!("{what}: the eUICC answered SW {sw:04X}"),
+        ),
+    }
+}
+
+fn not_card(out: &Es5Outcome, what: &str) -> FunctionExecutionStatus {
+    match out {
+        Es5Outcome::Expired => {
+            FunctionExecutionStatus::expired(&format!("{what}: ValidityPeriod ended"))
+        }
+        Es5Outcome::Unreachable { reason: why } => FunctionExecutionStatus::failed(
+            subject::EUICC,
+            reason::INACCESSIBLE,
+            &format!("{what}: eUICC not reachable ({why})"),
+        ),
+        _ => FunctionExecutionStatus::failed(
+            subject::EUICC_EXECUTION,
+            reason::EXECUTION_ERROR,
+            &format!("{what}: unexpected outcome"),
+        ),
+    }
+}
+
+/// Checks that every command ran with a success (or warning) status word.
+fn check(out: Es5Outcome, what: &str, iccid: Option<&Iccid>) -> Result<Vec<ResponseApdu>, RunErr> {
+    match out {
+        Es5Outcome::Completed { responses, .. } => {
+            match responses
+                .iter()
+                .find(|r| !(r.sw.is_success() || r.sw.is_warning()))
+            {
+                Some(bad) => Err(respond(sw_status(bad.sw.to_u16(), what, iccid))),
+                None => Ok(responses),
+            }
+        }
+        Es5Outcome::CardError { sw, .. } => Err(respond(sw_status(sw, what, iccid))),
+        other => Err(respond(not_card(&other, what))),
+    }
+}
+
+/// The last status word of an outcome, if the card answered at all.
+fn last_sw(out: &Es5Outcome) -> Option<u16> {
+    match out {
+        Es5Outcome::Completed { responses, .. } => responses.last().map(|r| r.sw.to_u16()),
+        Es5Outcome::CardError { sw, .. } => Some(*sw),
+        _ => None,
+    }
+}
+
+fn plan_field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Option<T> {
+    run.state
+        .plan
+        .as_ref()
+        .and_then(|p| p.get(key))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// ES3.CreateISDP and SendData.
+
+fn next_free_aid(profiles: &[ProfileRecord]) -> Option<Aid> {
+    let used: Vec<Tar> = profiles
+        .iter()
+        .filter_map(|p| p.isd_p_aid.sgp02_tar())
+        .collect();
+    (FIRST_TAR..=0xFFFF)
+        .map(|n| Tar([0, (n >> 8) as u8, (n & 0xFF) as u8]))
+        .find(|t| !used.contains(t))
+        .map(Aid::isd_p)
+}
+
+async fn create_isdp(run: &mut Run, b: &CreateIsdpRequest) -> R {
+    let aid: Aid = match plan_field(run, "aid") {
+        Some(a) => a,
+        None => {
+            let (rec, profiles) = visible(run, &b.eid).await?;
+            if profiles.iter().any(|p| p.iccid == b.iccid) {
+                return Err(respond(FunctionExecutionStatus::failed_for(
+                    subject::ICCID,
+                    reason::ALREADY_IN_USE,
+                    b.iccid.as_str(),
+                    "a Profile with this ICCID is already on the eUICC",
+                )));
+            }
+            if b.required_memory > rec.available_memory_for_profiles {
+                return Err(respond(FunctionExecutionStatus::failed_for(
+                    subject::EUICC,
+                    reason::INSUFFICIENT_MEMORY,
+                    b.eid.as_str(),
+                    &format!(
+                        "RequiredMemory {} exceeds the {} bytes available for Profiles",
+                        b.required_memory, rec.available_memory_for_profiles
+                    ),
+                )));
+            }
+            let Some(aid) = next_free_aid(&profiles) else {
+                return Err(respond(FunctionExecutionStatus::failed(
+                    subject::ISD_P,
+                    reason::UNAVAILABLE,
+                    "no free ISD-P AID",
+                )));
+            };
+            run.set_plan(serde_json::json!({ "aid": aid })).await?;
+            let smdp_id = run.state.caller.id.clone();
+            let p = ProfileRecord {
+                eid: b.eid.clone(),
+                iccid: b.iccid.clone(),
+                isd_p_aid: aid.clone(),
+                mno_id: b.mno_id.clone(),
+                smdp_id,
+                profile_type: String::new(),
+                state: ProfileState::InCreation,
+                fallback: false,
+                subscription_address: SubscriptionAddress::default(),
+                pol2: None,
+                allocated_memory: b.required_memory,
+                free_memory: b.required_memory,
+                updated_at: now(),
+            };
+            match run.inner.store.insert_profile(&p).await {
+                Ok(()) | Err(StoreError::Duplicate { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            aid
+        }
+    };
+    let required = (b.required_memory > 0).then_some(b.required_memory);
+    let cmd = CreateIsdp::new(aid.clone(), required)
+        .to_command()
+        .map_err(|e| internal("building CreateISDP", e))?;
+    let out = run
+        .es5(&b.eid, "create-isdp", JobTarget::IsdR, apdus(&[cmd])?)
+        .await?;
+    match check(out, "CreateISDP", Some(&b.iccid)) {
+        Ok(responses) => {
+            run.inner
+                .store
+                .set_profile_state(&b.eid, &b.iccid, ProfileState::Created, now())
+                .await?;
+            let raw = responses.last().map(ResponseApdu::encode);
+            Ok(run.ok(Some(CreateIsdpResponse {
+                isd_p_aid: aid,
+                euicc_response_data: raw.map(HexBytes),
+            })))
+        }
+        Err(e) => {
+            run.inner.store.delete_profile(&b.eid, &b.iccid).await.ok();
+            Err(e)
+        }
+    }
+}
+
+fn refuse_script(msg: &str) -> RunErr {
+    respond(FunctionExecutionStatus::failed(
+        subject::REQUEST_FIELD,
+        reason::NOT_ALLOWED,
+        msg,
+    ))
+}
+
+/// SendData to the ISD-R may only carry what a download needs (docs/spec-choices.md row 58):
+/// INSTALL [for personalization] of one of the caller's ISD-Ps being created, and STORE DATA
+/// blocks whose `3Axx` payloads are key establishment (`3A01`, `3A02`).
+fn check_isd_r_script(data: &[u8], mine: &[Aid]) -> Result<(), RunErr> {
+    let script = CommandScript::decode(data)
+        .map_err(|e| refuse_script(&format!("Data is not an expanded command script: {e}")))?;
+    for c in script.apdus() {
+        match (c.ins, c.p1) {
+            (0xE6, 0x20) => match Install::parse(c) {
+                Ok(Install::ForPersonalization { application }) if mine.contains(&application) => {}
+                _ => {
+                    return Err(refuse_script(
+                        "INSTALL [for personalization] of an ISD-P the caller is not creating",
+                    ));
+                }
+            },
+            (0xE2, _) => {
+                if c.data.first() == Some(&0x3A)
+                    && !matches!(c.data.get(1), Some(0x01) | Some(0x02))
+                {
+                    return Err(refuse_script(
+                        "STORE DATA to the ISD-R other than key establishment",
+                    ));
+                }
+            }
+            _ => {
+                return Err(refuse_script(&format!(
+                    "command INS {:02X} not allowed in SendData to the ISD-R",
+                    c.ins
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send_data(run: &mut Run, b: &SendDataRequest) -> R {
+    let (_, profiles) = visible(run, &b.eid).await?;
+    let access = run.access();
+    let target = if b.sd_aid == Aid::isd_r() {
+        let mine: Vec<Aid> = profiles
+            .iter()
+            .filter(|p| {
+                may_act(&access, p)
+                    && matches!(p.state, ProfileState::InCreation | ProfileState::Created)
+            })
+            .map(|p| p.isd_p_aid.clone())
+            .collect();
+        check_isd_r_script(b.data.as_bytes(), &mine)?;
+        JobTarget::IsdR
+    } else {
+        match profiles.iter().find(|p| p.isd_p_aid == b.sd_aid) {
+            Some(p) if may_act(&access, p) => JobTarget::IsdP(p.isd_p_aid.clone()),
+            _ => {
+                return Err(respond(FunctionExecutionStatus::failed_for(
+                    subject::ISD_P,
+                    reason::NOT_ALLOWED,
+                    &b.sd_aid.to_string(),
+                    "ISD-P not allowed for this caller",
+                )));
+            }
+        }
+    };
+    let payload = JobPayload::Raw(esim_codec::hex::encode_upper(b.data.as_bytes()));
+    let out = run.es5(&b.eid, "send-data", target, payload).await?;
+    match out {
+        Es5Outcome::Completed { data, .. } => Ok(run.ok(Some(SendDataResponse {
+            euicc_response_data: HexBytes(data),
+        }))),
+        Es5Outcome::CardError { sw, .. } => Err(respond(sw_status(sw, "SendData", None))),
+        other => Err(respond(not_card(&other, "SendData"))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enable, disable, delete, fall-back.
+
+fn pol2_check(p: &ProfileRecord, op: Pol2Op) -> Result<bool, RunErr> {
+    match pol2_of(p).evaluate(op, p.iccid.as_str()) {
+        Decision::Allowed {
+            auto_delete_after_disable,
+        } => Ok(auto_delete_after_disable),
+        Decision::Refused(s) => Err(respond(s)),
+    }
+}
+
+fn wrong_state(iccid: &Iccid, msg: &str) -> RunErr {
+    respond(FunctionExecutionStatus::failed_for(
+        subject::ICCID,
+        reason::INVALID_TRANSITION,
+        iccid.as_str(),
+        msg,
+    ))
+}
+
+async fn enable(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
+    let aid: Aid = match plan_field(run, "aid") {
+        Some(a) => a,
+        None => {
+            let (_, profiles) = visible(run, eid).await?;
+            let p = owned(run, &profiles, iccid)?;
+            if p.state != ProfileState::Disabled {
+                return Err(wrong_state(iccid, "only a disabled Profile can be enabled"));
+            }
+            pol2_check(&p, Pol2Op::Enable)?;
+            let previous = profiles.iter().find(|q| q.state == ProfileState::Enabled);
+            if let Some(cur) = previous {
+                pol2_check(cur, Pol2Op::EnableOther)?;
+            }
+            run.set_plan(serde_json::json!({
+                "aid": p.isd_p_aid,
+                "previous": previous.map(|q| q.iccid.clone()),
+            }))
+            .await?;
+            p.isd_p_aid
+        }
+    };
+    let cmds = Es5Command::EnableProfile {
+        isdp_aid: aid.clone(),
+    }
+    .to_commands(run.inner.config.max_block)
+    .map_err(|e| internal("building 3A03", e))?;
+    let out = run
+        .es5(eid, "enable", JobTarget::IsdR, apdus(&cmds)?)
+        .await?;
+    check(out, "EnableProfile", Some(iccid))?;
+    let store = &run.inner.store;
+    store
+        .set_profile_state(eid, iccid, ProfileState::Enabled, now())
+        .await?;
+    let caller = run.state.caller.id.clone();
+    if let Ok(p) = store.get_profile(eid, iccid).await {
+        notify::profile_event(&run.inner, notify::Event::Enabled, &p, Some(&caller)).await;
+    }
+    let previous: Option<Iccid> = plan_field(run, "previous");
+    if let Some(prev) = previous
+        && let Ok(p) = run.inner.store.get_profile(eid, &prev).await
+    {
+        notify::profile_event(&run.inner, notify::Event::Disabled, &p, Some(&caller)).await;
+        run.inner
+            .auto_delete_if_pol2(eid, &p, run.id.as_str())
+            .await?;
+    }
+    Ok(run.ok(Some(Empty {})))
+}
+
+async fn disable(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
+    let aid: Aid = match plan_field(run, "aid") {
+        Some(a) => a,
+        None => {
+            let (_, profiles) = visible(run, eid).await?;
+            let p = owned(run, &profiles, iccid)?;
+            if p.state != ProfileState::Enabled {
+                return Err(wrong_state(
+                    iccid,
+                    "only the enabled Profile can be disabled",
+                ));
+            }
+            if p.fallback {
+                return Err(wrong_state(
+                    iccid,
+                    "the Profile holds the Fall-back Attribute and cannot be disabled",
+                ));
+            }
+            pol2_check(&p, Pol2Op::Disable)?;
+            run.set_plan(serde_json::json!({ "aid": p.isd_p_aid }))
+                .await?;
+            p.isd_p_aid
+        }
+    };
+    let cmds = Es5Command::DisableProfile {
+        isdp_aid: aid.clone(),
+    }
+    .to_commands(run.inner.config.max_block)
+    .map_err(|e| internal("building 3A04", e))?;
+    let out = run
+        .es5(eid, "disable", JobTarget::IsdR, apdus(&cmds)?)
+        .await?;
+    check(out, "DisableProfile", Some(iccid))?;
+    let store = &run.inner.store;
+    store
+        .set_profile_state(eid, iccid, ProfileState::Disabled, now())
+        .await?;
+    // The card enables the Fall-back Profile (digest §3.4).
+    if let Some(fb) = store
+        .profiles(eid)
+        .await?
+        .into_iter()
+        .find(|q| q.fallback && q.iccid != *iccid)
+    {
+        store
+            .set_profile_state(eid, &fb.iccid, ProfileState::Enabled, now())
+            .await?;
+        notify::profile_event(&run.inner, notify::Event::Enabled, &fb, None).await;
+    }
+    if let Ok(p) = store.get_profile(eid, iccid).await {
+        let caller = run.state.caller.id.clone();
+        notify::profile_event(&run.inner, notify::Event::Disabled, &p, Some(&caller)).await;
+        run.inner
+            .auto_delete_if_pol2(eid, &p, run.id.as_str())
+            .await?;
+    }
+    Ok(run.ok(Some(Empty {})))
+}
+
+async fn delete(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
+    let (aid, installed): (Aid, bool) = match (plan_field(run, "aid"), plan_field(run, "installed"))
+    {
+        (Some(a), Some(i)) => (a, i),
+        _ => {
+            let (_, profiles) = visible(run, eid).await?;
+            let p = owned(run, &profiles, iccid)?;
+            if p.state == ProfileState::Enabled {
+                return Err(wrong_state(iccid, "the enabled Profile cannot be deleted"));
+            }
+            if p.fallback {
+                return Err(wrong_state(
+                    iccid,
+                    "the Profile holds the Fall-back Attribute and cannot be deleted",
+                ));
+            }
+            let installed = p.state == ProfileState::Disabled;
+            if installed {
+                pol2_check(&p, Pol2Op::Delete)?;
+            }
+            run.set_plan(serde_json::json!({ "aid": p.isd_p_aid, "installed": installed }))
+                .await?;
+            (p.isd_p_aid, installed)
+        }
+    };
+    let cmd = Delete::new(aid.clone(), true).to_command();
+    let out = run
+        .es5(eid, "delete", JobTarget::IsdR, apdus(&[cmd])?)
+        .await?;
+    // Already gone from the card (6A88): the EIS follows the card.
+    if last_sw(&out) != Some(0x6A88) {
+        check(out, "DeleteProfile", Some(iccid))?;
+    }
+    let prior = run.inner.store.get_profile(eid, iccid).await.ok();
+    match run.inner.store.delete_profile(eid, iccid).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if installed && let Some(p) = prior {
+        notify::profile_event(
+            &run.inner,
+            notify::Event::Deleted,
+            &p,
+            Some(&run.state.caller.id),
+        )
+        .await;
+    }
+    Ok(run.ok(Some(Empty {})))
+}
+
+async fn set_fallback(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
+    let aid: Aid = match plan_field(run, "aid") {
+        Some(a) => a,
+        None => {
+            let (_, profiles) = visible(run, eid).await?;
+            let p = owned(run, &profiles, iccid)?;
+            if !matches!(p.state, ProfileState::Enabled | ProfileState::Disabled) {
+                return Err(wrong_state(iccid, "the Profile is not installed"));
+            }
+            run.set_plan(serde_json::json!({ "aid": p.isd_p_aid }))
+                .await?;
+            p.isd_p_aid
+        }
+    };
+    let payload = sgp02::frame(
+        crate::TAG_SET_FALLBACK,
+        &esim_codec::ber::tlv(0x4Fu8, aid.as_bytes()),
+    );
+    let cmds = split(
+        StoreDataP1::sgp02_last(),
+        &payload,
+        run.inner.config.max_block,
+    )
+    .map_err(|e| internal("building 3A05", e))?;
+    let out = run
+        .es5(eid, "set-fallback", JobTarget::IsdR, apdus(&cmds)?)
+        .await?;
+    check(out, "SetFallbackAttribute", Some(iccid))?;
+    run.inner.store.set_fallback(eid, iccid, now()).await?;
+    Ok(run.ok(Some(Empty {})))
+}
+
+// ---------------------------------------------------------------------------------------------
+// AuditEIS.
+
+fn state_of(lc: u8) -> Option<ProfileState> {
+    match lc & !life_cycle::LOCKED_BIT {
+        life_cycle::ENABLED => Some(ProfileState::Enabled),
+        life_cycle::DISABLED => Some(ProfileState::Disabled),
+        life_cycle::SELECTABLE | life_cycle::PERSONALIZED | life_cycle::INSTALLED => {
+            Some(ProfileState::Created)
+        }
+        _ => None,
+    }
+}
+
+async fn audit(run: &mut Run, eid: &Eid, iccids: &[Iccid]) -> R {
+    visible(run, eid).await?;
+    let cmds = [
+        GetData::new(TAG_CARD_RESOURCES).to_command(),
+        GetStatus::all(StatusSubset::Applications).to_command(),
+    ];
+    let out = run
+        .es5(eid, "audit", JobTarget::IsdR, apdus(&cmds)?)
+        .await?;
+    let responses = match out {
+        Es5Outcome::Completed { responses, .. } | Es5Outcome::CardError { responses, .. } => {
+            responses
+        }
+        other => return Err(respond(not_card(&other, "AuditEIS"))),
+    };
+    let resources = match responses.first() {
+        Some(r) if r.is_success() => {
+            CardResources::decode(&r.data).map_err(|e| internal("AuditEIS: card resources", e))?
+        }
+        Some(r) => return Err(respond(sw_status(r.sw.to_u16(), "AuditEIS GET DATA", None))),
+        None => return Err(respond(sw_status(0, "AuditEIS GET DATA", None))),
+    };
+    let mut entries: Vec<RegistryEntry> = Vec::new();
+    let mut last = responses.get(1).cloned();
+    let mut round = 1;
+    loop {
+        match &last {
+            Some(r) if r.is_success() || r.sw.to_u16() == 0x6310 => {
+                entries.extend(
+                    parse_entries(&r.data).map_err(|e| internal("AuditEIS: GET STATUS", e))?,
+                );
+                if r.sw.to_u16() != 0x6310 || round >= 16 {
+                    break;
+                }
+                round += 1;
+                let next = GetStatus::all(StatusSubset::Applications)
+                    .next()
+                    .to_command();
+                let out = run
+                    .es5(
+                        eid,
+                        &format!("audit-{round}"),
+                        JobTarget::IsdR,
+                        apdus(&[next])?,
+                    )
+                    .await?;
+                last = match out {
+                    Es5Outcome::Completed { responses, .. }
+                    | Es5Outcome::CardError { responses, .. } => responses.last().cloned(),
+                    other => return Err(respond(not_card(&other, "AuditEIS"))),
+                };
+            }
+            // No ISD-P at all.
+            Some(r) if r.sw.to_u16() == 0x6A88 => break,
+            Some(r) => {
+                return Err(respond(sw_status(
+                    r.sw.to_u16(),
+                    "AuditEIS GET STATUS",
+                    None,
+                )));
+            }
+            None => break,
+        }
+    }
+    let store = &run.inner.store;
+    let t = now();
+    let profiles = store.profiles(eid).await?;
+    let mut enabled_last = None;
+    for p in profiles
+        .iter()
+        .filter(|p| iccids.is_empty() || iccids.contains(&p.iccid))
+    {
+        match entries.iter().find(|e| e.aid == p.isd_p_aid) {
+            None => {
+                tracing::info!(eid = %eid.as_str(), iccid = %p.iccid.as_str(), "audit: Profile not on the card, removed from the EIS");
+                store.delete_profile(eid, &p.iccid).await?;
+            }
+            Some(e) => {
+                let mut q = p.clone();
+                if let Some(s) = state_of(e.life_cycle) {
+                    q.state = s;
+                }
+                q.fallback = e.is_fallback();
+                if let Some(g) = e.granted_memory {
+                    q.allocated_memory = g;
+                }
+                if let Some(f) = e.remaining_memory {
+                    q.free_memory = f;
+                }
+                q.updated_at = t;
+                if q.state == ProfileState::Enabled {
+                    enabled_last = Some(q);
+                } else if q != *p {
+                    store.update_profile(&q).await?;
+                }
+            }
+        }
+    }
+    if let Some(q) = enabled_last {
+        store.update_profile(&q).await?;
+        store
+            .set_profile_state(eid, &q.iccid, ProfileState::Enabled, t)
+            .await?;
+    }
+    let mut rec = store.get_eis(eid).await?;
+    rec.remaining_memory = resources.free_non_volatile;
+    rec.available_memory_for_profiles = resources.free_non_volatile;
+    rec.last_audit = Some(t);
+    rec.updated_at = t;
+    store.update_eis(&rec).await?;
+    let (rec, profiles) = visible(run, eid).await?;
+    let eis = eis_view(&run.inner, &run.access(), &rec, &profiles)?;
+    Ok(run.ok(Some(AuditEisResponse { eis })))
+}
