@@ -1,0 +1,387 @@
+//! Test fixtures: a PKI, a software eUICC behind a test-double SM-SR that implements ES3
+//! directly on the card (the layer above the SM-DP), stores, and a recording Callbacks.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use esim_apdu::apdu::ResponseApdu;
+use esim_apdu::etsi102226::{CommandScript, ResponseScript};
+use esim_apdu::gp::delete::Delete;
+use esim_apdu::gp::install::CreateIsdp;
+use esim_apdu::gp::sgp02::Es5Command;
+use esim_codec::{Aid, Iccid, Tar};
+use esim_crypto::cert::Date;
+use esim_crypto::pki::{self, EuiccParams, IssuedEuicc, PkiParams, TestPki};
+use esim_crypto::primitives::SecretKey;
+use esim_euicc::card::{CardConfig, Euicc, ScriptStatus};
+use esim_proto::codes::{reason, subject};
+use esim_proto::common::{FunctionExecutionStatus, Request, RequestHeader};
+use esim_proto::eis::Eis;
+use esim_proto::{AnyRequest, FunctionCallIdentifier, HexBytes, es2, es3};
+use esim_service::{Callback, Callbacks, Caller, ClientError, FunctionClient};
+use esim_smdp::{Smdp, SmdpConfig};
+use esim_store::{AesSealer, MemoryStore, Sealer, SqliteStore, Store, Timestamp};
+
+pub const SMSR: &str = "smsr-1";
+pub const MNO: &str = "mno-1";
+pub const MNO2: &str = "mno-2";
+
+pub fn pki_and_card() -> (TestPki, IssuedEuicc) {
+    let params = PkiParams::test_defaults(Date::new(2025, 1, 1).unwrap());
+    let pki = TestPki::generate(&params).unwrap();
+    let eid = pki::eid_from_prefix("8904903200", 42).unwrap();
+    let p = EuiccParams::test_defaults(eid, Date::new(2025, 2, 1).unwrap(), 3650).unwrap();
+    let issued = pki::issue_euicc(&pki.eum, &pki.ci.cert, &p).unwrap();
+    (pki, issued)
+}
+
+pub fn new_card(issued: &IssuedEuicc) -> Euicc {
+    Euicc::new(
+        issued,
+        CardConfig {
+            memory_capacity: 400_000,
+            default_isdp_quota: 60_000,
+        },
+    )
+}
+
+pub fn sealer() -> Arc<dyn Sealer> {
+    Arc::new(AesSealer::new("k1", &SecretKey::new(&[7u8; 32])).unwrap())
+}
+
+pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
+    vec![
+        ("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>),
+        (
+            "sqlite",
+            Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap()) as Arc<dyn Store>,
+        ),
+    ]
+}
+
+pub fn ts48(name: &str) -> Vec<u8> {
+    let path = esim_vectors::saip_files()
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == name))
+        .unwrap_or_else(|| panic!("{name} in the vectors"));
+    std::fs::read(path).unwrap()
+}
+
+pub fn header(requester: &str, fcid: &str) -> RequestHeader {
+    RequestHeader {
+        function_requester_identifier: requester.into(),
+        function_call_identifier: FunctionCallIdentifier::new(fcid).unwrap(),
+        validity_period: None,
+        message_id: None,
+        relates_to: None,
+    }
+}
+
+pub fn mno(id: &str) -> Caller {
+    Caller {
+        id: id.into(),
+        roles: vec![esim_service::role::MNO.into()],
+    }
+}
+
+/// Callbacks that record what they deliver.
+#[derive(Debug, Default)]
+pub struct Recorder(pub Mutex<Vec<(String, Callback)>>);
+
+#[async_trait]
+impl Callbacks for Recorder {
+    async fn deliver(&self, party: &str, message: Callback) -> Result<(), ClientError> {
+        self.0.lock().unwrap().push((party.to_owned(), message));
+        Ok(())
+    }
+}
+
+impl Recorder {
+    pub fn notifications(&self, party: &str) -> Vec<&'static str> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == party)
+            .filter_map(|(_, c)| match c {
+                Callback::Notification(n) => Some(n.function().name()),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn results(&self, party: &str) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == party)
+            .filter_map(|(_, c)| match c {
+                Callback::Result { response, .. } => Some(response.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A test-double SM-SR: ES3 executed directly on a software eUICC (what the real SM-SR does
+/// over ES5 with SCP81).
+#[derive(Debug)]
+pub struct FakeSmsr {
+    pub card: Mutex<Euicc>,
+    eis: Eis,
+    profiles: Mutex<HashMap<Iccid, Aid>>,
+    next_tar: AtomicU32,
+    /// Function names (and SendData targets) in call order.
+    pub calls: Mutex<Vec<String>>,
+    answered: Mutex<HashMap<String, serde_json::Value>>,
+    /// Block forever on this SendData (1-based), simulating an SM-DP crash mid-download.
+    pub block_send: Option<u32>,
+    /// Block forever on ProfileDownloadCompleted (first time only).
+    pub block_completed: bool,
+    sends: AtomicU32,
+    completed_seen: AtomicU32,
+    /// Notified when a call blocks.
+    pub blocked: tokio::sync::Notify,
+}
+
+impl FakeSmsr {
+    pub fn new(issued: &IssuedEuicc, card: Euicc) -> Self {
+        FakeSmsr {
+            card: Mutex::new(card),
+            eis: Eis::from_document(&issued.eis, SMSR).unwrap(),
+            profiles: Mutex::new(HashMap::new()),
+            next_tar: AtomicU32::new(0x20),
+            calls: Mutex::new(Vec::new()),
+            answered: Mutex::new(HashMap::new()),
+            block_send: None,
+            block_completed: false,
+            sends: AtomicU32::new(0),
+            completed_seen: AtomicU32::new(0),
+            blocked: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.as_str() == name)
+            .count()
+    }
+
+    fn isd_r(&self, cmds: Vec<esim_apdu::apdu::CommandApdu>) -> Vec<ResponseApdu> {
+        let script = CommandScript::of_apdus(cmds).encode().unwrap();
+        let out = self.card.lock().unwrap().admin_script(None, &script);
+        ResponseScript::decode(&out.response)
+            .unwrap()
+            .responses()
+            .cloned()
+            .collect()
+    }
+
+    fn aid_of(&self, iccid: &Iccid) -> Option<Aid> {
+        self.profiles.lock().unwrap().get(iccid).cloned()
+    }
+
+    async fn execute(&self, request: &AnyRequest) -> serde_json::Value {
+        let ok = |body: Option<serde_json::Value>| {
+            esim_service::response(
+                Timestamp(0),
+                Timestamp(1),
+                FunctionExecutionStatus::success(),
+                body,
+            )
+        };
+        let failed = |m: &str| {
+            esim_service::response::<()>(
+                Timestamp(0),
+                Timestamp(1),
+                FunctionExecutionStatus::failed(
+                    subject::EUICC_EXECUTION,
+                    reason::EXECUTION_ERROR,
+                    m,
+                ),
+                None,
+            )
+        };
+        let sw_ok = |rs: &[ResponseApdu]| rs.last().is_some_and(|r| r.is_success());
+        match request {
+            AnyRequest::Es3GetEis(_) => ok(Some(
+                serde_json::to_value(es2::GetEisResponse {
+                    eis: self.eis.redacted(),
+                })
+                .unwrap(),
+            )),
+            AnyRequest::Es3CreateIsdp(r) => {
+                let n = self.next_tar.fetch_add(1, Ordering::SeqCst) as u8;
+                let aid = Aid::isd_p(Tar([0x00, 0x00, n]));
+                let cmd = CreateIsdp::new(aid.clone(), Some(r.body.required_memory))
+                    .to_command()
+                    .unwrap();
+                let script = CommandScript::of_apdus([cmd]).encode().unwrap();
+                let out = self.card.lock().unwrap().admin_script(None, &script);
+                let rs: Vec<ResponseApdu> = ResponseScript::decode(&out.response)
+                    .unwrap()
+                    .responses()
+                    .cloned()
+                    .collect();
+                if !sw_ok(&rs) {
+                    return failed("CreateISDP refused by the card");
+                }
+                self.profiles
+                    .lock()
+                    .unwrap()
+                    .insert(r.body.iccid.clone(), aid.clone());
+                ok(Some(
+                    serde_json::to_value(es3::CreateIsdpResponse {
+                        isd_p_aid: aid,
+                        euicc_response_data: Some(HexBytes(out.response)),
+                    })
+                    .unwrap(),
+                ))
+            }
+            AnyRequest::Es3SendData(r) => {
+                let n = self.sends.fetch_add(1, Ordering::SeqCst) + 1;
+                if self.block_send == Some(n) {
+                    self.blocked.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                let target = (r.body.sd_aid != Aid::isd_r()).then_some(&r.body.sd_aid);
+                let out = self
+                    .card
+                    .lock()
+                    .unwrap()
+                    .admin_script(target, r.body.data.as_bytes());
+                if out.status != ScriptStatus::Ok {
+                    return failed(out.status.header_value());
+                }
+                ok(Some(
+                    serde_json::to_value(es3::SendDataResponse {
+                        euicc_response_data: HexBytes(out.response),
+                    })
+                    .unwrap(),
+                ))
+            }
+            AnyRequest::Es3ProfileDownloadCompleted(_) => {
+                if self.block_completed && self.completed_seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    self.blocked.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                ok(None)
+            }
+            AnyRequest::Es3EnableProfile(r) | AnyRequest::Es3DisableProfile(r) => {
+                let Some(aid) = self.aid_of(&r.body.iccid) else {
+                    return failed("unknown ICCID");
+                };
+                let cmd = if matches!(request, AnyRequest::Es3EnableProfile(_)) {
+                    Es5Command::EnableProfile { isdp_aid: aid }
+                } else {
+                    Es5Command::DisableProfile { isdp_aid: aid }
+                };
+                let rs = self.isd_r(cmd.to_commands(255).unwrap());
+                if sw_ok(&rs) {
+                    ok(None)
+                } else {
+                    failed("refused by the card")
+                }
+            }
+            AnyRequest::Es3DeleteIsdp(r) => {
+                let Some(aid) = self.aid_of(&r.body.iccid) else {
+                    return failed("unknown ICCID");
+                };
+                let rs = self.isd_r(vec![Delete::new(aid, true).to_command()]);
+                if sw_ok(&rs) {
+                    self.profiles.lock().unwrap().remove(&r.body.iccid);
+                    ok(None)
+                } else {
+                    failed("DELETE refused by the card")
+                }
+            }
+            AnyRequest::Es3UpdatePolicyRules(_) => ok(None),
+            other => failed(&format!("{} not in the fake", other.function().name())),
+        }
+    }
+}
+
+#[async_trait]
+impl FunctionClient for FakeSmsr {
+    async fn call(
+        &self,
+        request: &AnyRequest,
+        _limit: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        let json: serde_json::Value = serde_json::from_str(&request.to_json().unwrap()).unwrap();
+        let h: RequestHeader = serde_json::from_value(json["Header"].clone()).unwrap();
+        let key = format!(
+            "{}/{}",
+            h.function_requester_identifier,
+            h.function_call_identifier.as_str()
+        );
+        if let Some(v) = self.answered.lock().unwrap().get(&key) {
+            return Ok(v.clone());
+        }
+        let mut name = request.function().name().to_owned();
+        if let AnyRequest::Es3SendData(r) = request {
+            name = if r.body.sd_aid == Aid::isd_r() {
+                "SendData:ISD-R".into()
+            } else {
+                "SendData:ISD-P".into()
+            };
+        }
+        self.calls.lock().unwrap().push(name);
+        let v = self.execute(request).await;
+        self.answered.lock().unwrap().insert(key, v.clone());
+        Ok(v)
+    }
+}
+
+/// An SM-DP with the test PKI's DP identity over `store`, one SM-SR.
+pub fn smdp(
+    pki: &TestPki,
+    store: Arc<dyn Store>,
+    smsr: Arc<FakeSmsr>,
+    callbacks: Arc<Recorder>,
+    holder: &str,
+    tune: impl FnOnce(&mut SmdpConfig),
+) -> Smdp {
+    let mut config = SmdpConfig::new(
+        "smdp-1",
+        pki.smdp.key.clone(),
+        pki.smdp.cert.clone(),
+        pki.ci.cert.clone(),
+        vec![pki.eum.cert.clone()],
+    );
+    config.holder = holder.into();
+    config.es3_timeout = Duration::from_secs(30);
+    tune(&mut config);
+    let mut smsrs: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
+    smsrs.insert(SMSR.into(), smsr);
+    Smdp::new(config, store, sealer(), smsrs, callbacks)
+}
+
+pub fn download_request(
+    requester: &str,
+    fcid: &str,
+    eid: &esim_codec::Eid,
+    profile: es2::ProfileSelector,
+    enable: bool,
+) -> AnyRequest {
+    AnyRequest::Es2DownloadProfile(Request {
+        header: header(requester, fcid),
+        body: es2::DownloadProfileRequest {
+            eid: eid.clone(),
+            smsr_id: SMSR.into(),
+            profile,
+            enable_profile: enable,
+        },
+    })
+}
+
+pub fn status(v: &serde_json::Value) -> FunctionExecutionStatus {
+    esim_service::status_of(v).unwrap_or_else(|| panic!("no status in {v}"))
+}
