@@ -1,0 +1,628 @@
+//! ES2.DownloadProfile end to end: the SM-DP over ES3 to a test-double SM-SR that executes
+//! every ES3 function on a real software eUICC (memory and SQLite stores).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use esim_codec::Iccid;
+use esim_euicc::registry::LifeCycle;
+use esim_proto::codes::{reason, subject};
+use esim_proto::common::Request;
+use esim_proto::es2::{self, ProfileSelector};
+use esim_proto::{AnyRequest, Status};
+use esim_service::{CallOutcome, FunctionService, ServiceError};
+use esim_smdp::{ImportRequest, Smdp};
+use esim_store::{AuditQuery, InventoryState, Store, Timestamp};
+
+const WAIT: Duration = Duration::from_secs(120);
+
+async fn import(smdp: &Smdp, owner: &str, file: &str) -> Iccid {
+    let recs = smdp
+        .inventory()
+        .import(
+            &ImportRequest {
+                owner: owner.into(),
+                profile_type: Some("ts48".into()),
+                packages: vec![ts48(file)],
+            },
+            Timestamp(1),
+        )
+        .await
+        .unwrap();
+    recs[0].iccid.clone()
+}
+
+fn done(o: CallOutcome) -> serde_json::Value {
+    match o {
+        CallOutcome::Done(v) => v,
+        other => panic!("not done: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn download_installs_and_enables_on_the_card() {
+    for (name, store) in stores().await {
+        let (pki, issued) = pki_and_card();
+        let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+        let cb = Arc::new(Recorder::default());
+        let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+        let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "dl-1",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            true,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{name}: {v}");
+        assert_eq!(v["Body"]["Iccid"], iccid.as_str());
+        assert!(v["Body"]["EuiccResponseData"].is_string());
+        // On the card: the Profile is installed in the ISD-P the SM-SR chose, and enabled.
+        {
+            let card = smsr.card.lock().unwrap();
+            let enabled = card.registry().enabled().expect("an enabled profile");
+            assert_eq!(enabled.iccid.as_ref(), Some(&iccid), "{name}");
+            assert_eq!(enabled.state, LifeCycle::Enabled);
+        }
+        let calls = smsr.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls[..4],
+            ["GetEIS", "CreateISDP", "SendData:ISD-R", "SendData:ISD-R"],
+            "{name}"
+        );
+        assert_eq!(
+            calls[calls.len() - 2..],
+            ["ProfileDownloadCompleted", "EnableProfile"]
+        );
+        assert!(!calls.contains(&"DeleteISDP".to_string()));
+        let inv = store.get_inventory(&iccid).await.unwrap();
+        assert_eq!(inv.state, InventoryState::Installed);
+        assert_eq!(inv.eid.as_ref(), Some(&issued.eid));
+        // The MNO got the result and the downloaded notification.
+        assert_eq!(cb.results(MNO).len(), 1);
+        assert_eq!(
+            cb.notifications(MNO),
+            ["HandleProfileDownloadedNotification"]
+        );
+        // Audited.
+        let audit = store
+            .query_audit(&AuditQuery {
+                operator: Some(MNO.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            audit.iter().any(|a| a.function == "ES2.DownloadProfile"
+                && a.status == "Executed-Success"
+                && a.iccid.as_ref() == Some(&iccid)),
+            "{name}: {audit:?}"
+        );
+
+        // ES2.DisableProfile of the only (enabled) Profile, no fall-back: the card refuses and
+        // the SM-SR's failure is passed on.
+        let disable = AnyRequest::Es2DisableProfile(Request {
+            header: header(MNO, "dis-1"),
+            body: es2::ProfileRequest {
+                eid: issued.eid.clone(),
+                smsr_id: SMSR.into(),
+                iccid: iccid.clone(),
+            },
+        });
+        let v = done(smdp.call(&mno(MNO), disable, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::Failed, "{v}");
+        assert_eq!(
+            status(&v).status_code_data.unwrap().subject_code,
+            subject::EUICC_EXECUTION
+        );
+        assert!(smsr.card.lock().unwrap().registry().enabled().is_some());
+        // A second Profile, installed disabled, then ES2.DeleteProfile: its ISD-P goes and the
+        // Profile is released for good.
+        let second = import(&smdp, MNO, "TS48V2-SAIP2-1-BERTLV-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "dl-b",
+            &issued.eid,
+            ProfileSelector::Iccid(second.clone()),
+            false,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{name}: {v}");
+        assert_eq!(smsr.card.lock().unwrap().registry().isdps().len(), 2);
+        let delete = AnyRequest::Es2DeleteProfile(Request {
+            header: header(MNO, "del-1"),
+            body: es2::ProfileRequest {
+                eid: issued.eid.clone(),
+                smsr_id: SMSR.into(),
+                iccid: second.clone(),
+            },
+        });
+        let v = done(smdp.call(&mno(MNO), delete, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+        {
+            let card = smsr.card.lock().unwrap();
+            assert_eq!(card.registry().isdps().len(), 1);
+            assert_eq!(card.registry().isdps()[0].iccid.as_ref(), Some(&iccid));
+        }
+        let inv = store.get_inventory(&second).await.unwrap();
+        assert_eq!(inv.state, InventoryState::Released);
+        let iccid = second;
+        // A released ICCID cannot be downloaded again.
+        let again = download_request(
+            MNO,
+            "dl-2",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid),
+            false,
+        );
+        let v = done(smdp.call(&mno(MNO), again, WAIT).await.unwrap());
+        let d = status(&v).status_code_data.unwrap();
+        assert_eq!(
+            (d.subject_code.as_str(), d.reason_code.as_str()),
+            (subject::ICCID, reason::ALREADY_IN_USE)
+        );
+    }
+}
+
+#[tokio::test]
+async fn download_by_type_without_enable_leaves_the_profile_disabled() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V2-SAIP2-1-BERTLV-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "dl-t",
+        &issued.eid,
+        ProfileSelector::ProfileType("ts48".into()),
+        false,
+    );
+    let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    assert_eq!(v["Body"]["Iccid"], iccid.as_str());
+    {
+        let card = smsr.card.lock().unwrap();
+        assert!(card.registry().enabled().is_none());
+        assert_eq!(card.registry().isdps().len(), 1);
+        assert_eq!(card.registry().isdps()[0].state, LifeCycle::Disabled);
+    }
+    assert_eq!(smsr.count("EnableProfile"), 0);
+    // None of the type left.
+    let req = download_request(
+        MNO,
+        "dl-t2",
+        &issued.eid,
+        ProfileSelector::ProfileType("ts48".into()),
+        false,
+    );
+    let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let d = status(&v).status_code_data.unwrap();
+    assert_eq!(d.subject_code, subject::PROFILE_TYPE);
+}
+
+#[tokio::test]
+async fn card_refusal_deletes_the_isdp_and_releases_the_profile() {
+    for (name, store) in stores().await {
+        let (pki, issued) = pki_and_card();
+        let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+        let cb = Arc::new(Recorder::default());
+        // An ISD-P quota far below the package: the card aborts the installation.
+        let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |c| {
+            c.download.required_memory = Some(2_000);
+        });
+        let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "dl-r",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            true,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        let st = status(&v);
+        assert_eq!(st.status, Status::Failed, "{name}: {v}");
+        let d = st.status_code_data.unwrap();
+        assert_eq!(d.subject_code, subject::PROFILE, "{name}: {d:?}");
+        assert_eq!(d.subject_identifier.as_deref(), Some(iccid.as_str()));
+        assert!(v.get("Body").is_none());
+        assert_eq!(smsr.count("DeleteISDP"), 1, "{name}");
+        assert_eq!(smsr.count("ProfileDownloadCompleted"), 0);
+        assert!(
+            smsr.card.lock().unwrap().registry().isdps().is_empty(),
+            "{name}"
+        );
+        let inv = store.get_inventory(&iccid).await.unwrap();
+        assert_eq!(inv.state, InventoryState::Released, "{name}");
+        assert_eq!(cb.results(MNO).len(), 1);
+        assert!(cb.notifications(MNO).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn ecasd_certificate_from_an_unknown_eum_is_refused_before_create_isdp() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let (other, _) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb, "r1", |c| {
+        c.eum_certificates = vec![other.eum.cert.clone()];
+    });
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "dl-e",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let d = status(&v).status_code_data.unwrap();
+    assert_eq!(d.subject_code, subject::EUICC_CERTIFICATE);
+    assert_eq!(d.reason_code, reason::VERIFICATION_FAILED);
+    assert_eq!(smsr.count("CreateISDP"), 0);
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Released
+    );
+}
+
+#[tokio::test]
+async fn restart_mid_download_rolls_back() {
+    for (name, store) in stores().await {
+        let (pki, issued) = pki_and_card();
+        let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+        // The third SendData (the SCP03t `84` to the ISD-P) never returns: the replica "dies".
+        fake.block_send = Some(3);
+        let smsr = Arc::new(fake);
+        let cb = Arc::new(Recorder::default());
+        let first = smdp(
+            &pki,
+            store.clone(),
+            smsr.clone(),
+            cb.clone(),
+            "replica-a",
+            |_| {},
+        );
+        let iccid = import(&first, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "dl-x",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            true,
+        );
+        let blocked = smsr.blocked.notified();
+        let out = first
+            .call(&mno(MNO), req.clone(), Duration::ZERO)
+            .await
+            .unwrap();
+        let CallOutcome::Pending { operation_id, .. } = out else {
+            panic!("{name}: expected Pending, got {out:?}")
+        };
+        tokio::time::timeout(WAIT, blocked)
+            .await
+            .expect("download reached SendData #3");
+        assert_eq!(smsr.card.lock().unwrap().registry().isdps().len(), 1);
+        // Another replica, after the first one's lease ran out.
+        let second = smdp(
+            &pki,
+            store.clone(),
+            smsr.clone(),
+            cb.clone(),
+            "replica-b",
+            |_| {},
+        );
+        let later = esim_service::now().plus_ms(3_600_000);
+        assert_eq!(second.recover(later).await.unwrap(), 1, "{name}");
+        let v = done(
+            second
+                .outcome(&mno(MNO), &operation_id, WAIT)
+                .await
+                .unwrap(),
+        );
+        let st = status(&v);
+        assert_eq!(st.status, Status::Failed, "{name}: {v}");
+        assert!(
+            st.status_code_data
+                .unwrap()
+                .message
+                .unwrap()
+                .contains("rolled back"),
+            "{name}"
+        );
+        assert_eq!(smsr.count("DeleteISDP"), 1);
+        assert!(
+            smsr.card.lock().unwrap().registry().isdps().is_empty(),
+            "{name}: no ISD-P left"
+        );
+        assert_eq!(
+            store.get_inventory(&iccid).await.unwrap().state,
+            InventoryState::Released
+        );
+        // The repeated request is answered with the rolled-back result, not re-executed.
+        let again = done(second.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(again, v);
+        assert_eq!(smsr.count("CreateISDP"), 1);
+        // Nothing left to recover.
+        assert_eq!(second.recover(later).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn restart_after_the_card_installed_resumes() {
+    let (_, store) = stores().await.remove(1);
+    let (pki, issued) = pki_and_card();
+    let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+    fake.block_completed = true;
+    let smsr = Arc::new(fake);
+    let cb = Arc::new(Recorder::default());
+    let first = smdp(
+        &pki,
+        store.clone(),
+        smsr.clone(),
+        cb.clone(),
+        "replica-a",
+        |_| {},
+    );
+    let iccid = import(&first, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "dl-y",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    let blocked = smsr.blocked.notified();
+    let CallOutcome::Pending { operation_id, .. } =
+        first.call(&mno(MNO), req, Duration::ZERO).await.unwrap()
+    else {
+        panic!("expected Pending")
+    };
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("reached ProfileDownloadCompleted");
+    let second = smdp(
+        &pki,
+        store.clone(),
+        smsr.clone(),
+        cb.clone(),
+        "replica-b",
+        |_| {},
+    );
+    assert_eq!(
+        second
+            .recover(esim_service::now().plus_ms(3_600_000))
+            .await
+            .unwrap(),
+        1
+    );
+    let v = done(
+        second
+            .outcome(&mno(MNO), &operation_id, WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    assert_eq!(
+        smsr.card
+            .lock()
+            .unwrap()
+            .registry()
+            .enabled()
+            .unwrap()
+            .iccid,
+        Some(iccid.clone())
+    );
+    assert_eq!(smsr.count("DeleteISDP"), 0);
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Installed
+    );
+}
+
+#[tokio::test]
+async fn repeated_call_identifier_is_answered_not_re_executed() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "same",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    let first = done(smdp.call(&mno(MNO), req.clone(), WAIT).await.unwrap());
+    let second = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    assert_eq!(first, second);
+    assert_eq!(status(&first).status, Status::ExecutedSuccess);
+    assert_eq!(smsr.count("CreateISDP"), 1);
+    assert_eq!(smsr.count("GetEIS"), 1);
+    assert_eq!(cb.results(MNO).len(), 1);
+    // Same identifier, different request: a conflict.
+    let other = download_request(
+        MNO,
+        "same",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid),
+        true,
+    );
+    assert!(matches!(
+        smdp.call(&mno(MNO), other, WAIT).await,
+        Err(ServiceError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn another_mno_is_denied() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    // MNO 2 asks for MNO 1's Profile.
+    let req = download_request(
+        MNO2,
+        "x1",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    let v = done(smdp.call(&mno(MNO2), req, WAIT).await.unwrap());
+    let d = status(&v).status_code_data.unwrap();
+    assert_eq!(
+        (d.subject_code.as_str(), d.reason_code.as_str()),
+        (subject::ICCID, reason::NOT_ALLOWED)
+    );
+    // By type: MNO 2 has none (MNO 1's stock is not visible to it).
+    let req = download_request(
+        MNO2,
+        "x2",
+        &issued.eid,
+        ProfileSelector::ProfileType("ts48".into()),
+        true,
+    );
+    let v = done(smdp.call(&mno(MNO2), req, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::Failed);
+    assert!(
+        smsr.calls.lock().unwrap().is_empty(),
+        "nothing reached the SM-SR"
+    );
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Available
+    );
+    // MNO 1 installs it; MNO 2 may not enable, disable or delete it.
+    let req = download_request(
+        MNO,
+        "ok",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    assert_eq!(
+        status(&done(smdp.call(&mno(MNO), req, WAIT).await.unwrap())).status,
+        Status::ExecutedSuccess
+    );
+    let before = smsr.calls.lock().unwrap().len();
+    let enable = AnyRequest::Es2EnableProfile(Request {
+        header: header(MNO2, "x3"),
+        body: es2::ProfileRequest {
+            eid: issued.eid.clone(),
+            smsr_id: SMSR.into(),
+            iccid: iccid.clone(),
+        },
+    });
+    let v = done(smdp.call(&mno(MNO2), enable, WAIT).await.unwrap());
+    assert_eq!(
+        status(&v).status_code_data.unwrap().reason_code,
+        reason::NOT_ALLOWED
+    );
+    assert_eq!(smsr.calls.lock().unwrap().len(), before);
+    // Impersonation and wrong roles are refused before anything runs.
+    let req = download_request(
+        MNO,
+        "x4",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    assert!(matches!(
+        smdp.call(&mno(MNO2), req.clone(), WAIT).await,
+        Err(ServiceError::Forbidden(_))
+    ));
+    let sr = esim_service::Caller {
+        id: MNO.into(),
+        roles: vec![esim_service::role::SM_SR.into()],
+    };
+    assert!(matches!(
+        smdp.call(&sr, req, WAIT).await,
+        Err(ServiceError::Forbidden(_))
+    ));
+    let refused = store
+        .query_audit(&AuditQuery {
+            operator: Some(MNO2.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(refused.iter().any(|a| a.status == "Refused"), "{refused:?}");
+    assert!(refused.iter().any(|a| a.status == "Failed"));
+}
+
+#[tokio::test]
+async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "d",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let sr = esim_service::Caller {
+        id: SMSR.into(),
+        roles: vec![esim_service::role::SM_SR.into()],
+    };
+    let body = es2::ProfileNotification {
+        eid: issued.eid.clone(),
+        iccid: iccid.clone(),
+        completion_time_stamp: esim_proto::Timestamp::parse("2026-11-26T00:00:00Z").unwrap(),
+    };
+    let enabled = AnyRequest::Es3HandleProfileEnabledNotification(Request {
+        header: header(SMSR, "n1"),
+        body: body.clone(),
+    });
+    let v = done(smdp.call(&sr, enabled, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::ExecutedSuccess);
+    let deleted = AnyRequest::Es3HandleProfileDeletedNotification(Request {
+        header: header(SMSR, "n2"),
+        body,
+    });
+    done(smdp.call(&sr, deleted, WAIT).await.unwrap());
+    assert_eq!(
+        cb.notifications(MNO),
+        [
+            "HandleProfileDownloadedNotification",
+            "HandleProfileEnabledNotification",
+            "HandleProfileDeletedNotification"
+        ]
+    );
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Released
+    );
+    // An MNO may not send ES3 notifications.
+    let fake = AnyRequest::Es3HandleProfileDeletedNotification(Request {
+        header: header(MNO, "n3"),
+        body: es2::ProfileNotification {
+            eid: issued.eid.clone(),
+            iccid,
+            completion_time_stamp: esim_proto::Timestamp::parse("2026-11-26T00:00:00Z").unwrap(),
+        },
+    });
+    assert!(matches!(
+        smdp.call(&mno(MNO), fake, WAIT).await,
+        Err(ServiceError::Forbidden(_))
+    ));
+    let _: &dyn Store = &*store;
+}
