@@ -224,8 +224,8 @@ impl Smdp {
         Ok(n)
     }
 
-    /// Waits until the operations in flight in this instance are idle (for tests and shutdown):
-    /// until `id` is terminal or `wait` passes.
+    /// Waits until operation `id` is terminal (its stored result) or `wait` passes (Pending).
+    /// Woken by this instance's finishing operations, and polls the store for other replicas'.
     async fn wait_for(
         &self,
         id: &OperationId,

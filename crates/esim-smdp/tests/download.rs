@@ -626,3 +626,140 @@ async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
     ));
     let _: &dyn Store = &*store;
 }
+
+#[tokio::test]
+async fn run_loop_recovers_an_abandoned_download() {
+    let (_, store) = stores().await.remove(1);
+    let (pki, issued) = pki_and_card();
+    let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+    fake.block_send = Some(4);
+    let smsr = Arc::new(fake);
+    let cb = Arc::new(Recorder::default());
+    // The first replica's lease is short: once it stops renewing, the loop takes over.
+    let first = smdp(
+        &pki,
+        store.clone(),
+        smsr.clone(),
+        cb.clone(),
+        "replica-a",
+        |c| {
+            c.lease = Duration::from_millis(300);
+        },
+    );
+    let iccid = import(&first, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "dl-run",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    let blocked = smsr.blocked.notified();
+    let CallOutcome::Pending { operation_id, .. } =
+        first.call(&mno(MNO), req, Duration::ZERO).await.unwrap()
+    else {
+        panic!("expected Pending")
+    };
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("reached SendData #4");
+    let mut config = first.config().clone();
+    config.holder = "replica-b".into();
+    config.poll_interval = Duration::from_millis(50);
+    let mut smsrs: std::collections::HashMap<String, Arc<dyn esim_service::FunctionClient>> =
+        std::collections::HashMap::new();
+    smsrs.insert(SMSR.into(), smsr.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = tokio::spawn(esim_smdp::run(
+        config,
+        store.clone(),
+        sealer(),
+        smsrs,
+        cb.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let v = done(first.outcome(&mno(MNO), &operation_id, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::Failed, "{v}");
+    assert!(smsr.card.lock().unwrap().registry().isdps().is_empty());
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Released
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(WAIT, runner)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn get_eis_and_update_policy_rules_are_forwarded() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let get = AnyRequest::Es2GetEis(Request {
+        header: header(MNO, "g1"),
+        body: es2::GetEisRequest {
+            eid: issued.eid.clone(),
+            smsr_id: SMSR.into(),
+        },
+    });
+    let v = done(smdp.call(&mno(MNO), get, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    let eis: es2::GetEisResponse = serde_json::from_value(v["Body"].clone()).unwrap();
+    assert_eq!(eis.eis.eid(), &issued.eid);
+    // An SM-SR without an ES3 connection.
+    let get = AnyRequest::Es2GetEis(Request {
+        header: header(MNO, "g2"),
+        body: es2::GetEisRequest {
+            eid: issued.eid.clone(),
+            smsr_id: "elsewhere".into(),
+        },
+    });
+    let v = done(smdp.call(&mno(MNO), get, WAIT).await.unwrap());
+    assert_eq!(
+        status(&v).status_code_data.unwrap().subject_code,
+        subject::SM_SR
+    );
+    // UpdatePolicyRules of an installed Profile reaches the SM-SR; of an unknown one, not.
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "d",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let upr = |fcid: &str, iccid: Iccid| {
+        AnyRequest::Es2UpdatePolicyRules(Request {
+            header: header(MNO, fcid),
+            body: es2::UpdatePolicyRulesRequest {
+                eid: issued.eid.clone(),
+                iccid,
+                smsr_id: SMSR.into(),
+                pol2: esim_proto::pol2::Pol2::default(),
+            },
+        })
+    };
+    let v = done(smdp.call(&mno(MNO), upr("u1", iccid), WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    assert_eq!(smsr.count("UpdatePolicyRules"), 1);
+    let unknown = Iccid::with_luhn("898800000000000001").unwrap();
+    let v = done(
+        smdp.call(&mno(MNO), upr("u2", unknown), WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        status(&v).status_code_data.unwrap().reason_code,
+        reason::UNKNOWN
+    );
+    assert_eq!(smsr.count("UpdatePolicyRules"), 1);
+    // The GetEIS results are not called back; the others are.
+    assert_eq!(cb.results(MNO).len(), 3);
+}
