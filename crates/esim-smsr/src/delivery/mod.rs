@@ -7,6 +7,14 @@
 //! and `step`: executing the same (operation, step) again — e.g. after the SM-SR restarted in
 //! the middle of it — attaches to the queued command instead of queueing a second one.
 
+pub mod config;
+pub mod engine;
+mod https;
+pub mod keys;
+
+pub use config::{DeliveryConfig, HttpsSettings, SmppSettings, TransportKind};
+pub use engine::{Delivery, DeliveryListeners, RunError, confirmation_job, run};
+
 use async_trait::async_trait;
 use esim_apdu::apdu::ResponseApdu;
 use esim_apdu::gp::sgp02::Notification;
