@@ -36,6 +36,19 @@ fn req_header(run: &Run, step: &str) -> Step<esim_proto::RequestHeader> {
     .map_err(DriverError::Corrupt)
 }
 
+/// `Expired` once the request's `ValidityPeriod` has passed since `ProcessingStart`
+/// (digest §2.1); checked before each ES3 call that creates or changes something on the card.
+fn expiry(run: &Run) -> Option<FunctionExecutionStatus> {
+    let period = run.header.validity_period?;
+    let end = run.st.processing_start + i64::from(period.seconds()) * 1000;
+    (esim_service::now().0 >= end).then(|| {
+        FunctionExecutionStatus::expired(&format!(
+            "ValidityPeriod of {} s passed during the download",
+            period.seconds()
+        ))
+    })
+}
+
 fn rolled_back() -> FunctionExecutionStatus {
     FunctionExecutionStatus::failed(
         subject::SM_DP,
@@ -101,6 +114,10 @@ pub(crate) async fn drive_download(mut run: Run, recovered: bool) -> Step<()> {
         u32::try_from(package.len() + package.len() / 4 + 1024).unwrap_or(u32::MAX)
     });
     dl_config.required_memory = Some(required);
+    if let Some(status) = expiry(&run) {
+        release(&run).await;
+        return run.finish(status, None).await;
+    }
     run.st.phase = Phase::CreatingIsdp;
     run.save().await?;
     let create = AnyRequest::Es3CreateIsdp(request(
@@ -454,6 +471,9 @@ async fn send_data(
     aid: &Aid,
     data: Vec<u8>,
 ) -> Step<Result<Vec<u8>, FunctionExecutionStatus>> {
+    if let Some(status) = expiry(run) {
+        return Ok(Err(status));
+    }
     run.st.sends += 1;
     run.save().await?;
     let req = AnyRequest::Es3SendData(request(

@@ -525,9 +525,13 @@ impl FunctionService for Smdp {
                         Err(StoreError::NotFound { .. }) => Some(id),
                         Err(e) => return Err(e.into()),
                     },
+                    // A direct function whose first execution did not record its answer
+                    // (crashed, or running now): executing it again is harmless (it only
+                    // forwards a notification and releases a Profile at most once).
+                    None if !is_op => None,
                     None => {
                         return Err(ServiceError::Internal(
-                            "the first call with this FunctionCallIdentifier is still running"
+                            "the first call with this FunctionCallIdentifier has no operation"
                                 .into(),
                         ));
                     }

@@ -763,3 +763,33 @@ async fn get_eis_and_update_policy_rules_are_forwarded() {
     // The GetEIS results are not called back; the others are.
     assert_eq!(cb.results(MNO).len(), 3);
 }
+
+#[tokio::test]
+async fn validity_period_passed_ends_expired_without_touching_the_card() {
+    let (_, store) = stores().await.remove(0);
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb, "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let mut req = download_request(
+        MNO,
+        "dl-v",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    if let AnyRequest::Es2DownloadProfile(r) = &mut req {
+        r.header.validity_period = Some(esim_proto::ValidityPeriod(0));
+    }
+    let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let st = status(&v);
+    assert_eq!(st.status, Status::Expired, "{v}");
+    assert_eq!(st.status_code_data.unwrap().reason_code, reason::EXPIRED);
+    assert_eq!(smsr.count("CreateISDP"), 0);
+    assert!(smsr.card.lock().unwrap().registry().isdps().is_empty());
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Released
+    );
+}
