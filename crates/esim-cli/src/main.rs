@@ -4,8 +4,12 @@
 mod output;
 #[allow(dead_code)] // used by the server commands, wired next
 mod config;
+mod demo;
 mod device;
+mod lab;
+mod mno;
 mod pki;
+mod servers;
 mod smsc;
 mod tool;
 
@@ -36,6 +40,11 @@ enum Command {
     Device(device::DeviceCmd),
     /// The SMSC simulator (SMPP 3.4), standalone until Ctrl-C.
     Smsc(smsc::SmscArgs),
+    /// The whole system on the embedded defaults: SM-SR, SM-DP, SMSC simulator and software
+    /// eUICCs; registers, downloads and enables a Profile on each card.
+    Demo(demo::DemoArgs),
+    /// An operator's client of the SM-DP (ES2) and the SM-SR (ES4).
+    Mno(mno::MnoArgs),
 }
 
 fn main() {
@@ -46,6 +55,8 @@ fn main() {
         Command::Pki(cmd) => pki::run(cmd, &out),
         Command::Device(cmd) => device::run(cmd, &out),
         Command::Smsc(args) => smsc::run(args, &out),
+        Command::Demo(args) => demo::run(args, &out),
+        Command::Mno(args) => mno::run(args, &out),
     };
     if let Err(e) = result {
         // The reader went away (`esim … | head`): stop quietly, as Unix tools do.

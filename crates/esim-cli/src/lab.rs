@@ -1,0 +1,153 @@
+//! The lab `esim demo` runs in: a test PKI (kept between runs), freshly issued eUICCs with a
+//! bootstrap profile of operator A, their card directories and the device agent configuration.
+//! Files only; the servers are started by `demo`.
+
+use anyhow::{Context, Result, bail};
+use esim_codec::{Eid, Iccid, Imsi};
+use esim_crypto::pki::{PkiParams, TestPki};
+use esim_device::store::{self, Bootstrap};
+use std::path::{Path, PathBuf};
+
+/// One card of the lab.
+#[derive(Debug, Clone)]
+pub struct LabCard {
+    /// EID.
+    pub eid: Eid,
+    /// The `esim pki euicc` output directory (EIS, keys).
+    pub issued_dir: PathBuf,
+    /// The card directory (`card.json`).
+    pub card_dir: PathBuf,
+    /// MSISDN of its modem.
+    pub msisdn: String,
+    /// ICCID of the bootstrap profile.
+    pub bootstrap_iccid: Option<Iccid>,
+}
+
+/// A prepared lab.
+#[derive(Debug)]
+pub struct Lab {
+    /// The PKI directory.
+    pub pki_dir: PathBuf,
+    /// The PKI.
+    pub pki: TestPki,
+    /// The run directory (recreated by every run).
+    pub run_dir: PathBuf,
+    /// The cards.
+    pub cards: Vec<LabCard>,
+}
+
+/// PLMN of operator A, whose bootstrap profile the cards carry.
+pub const PLMN_A: &str = "00101";
+/// PLMN of operator B, whose profiles the demo downloads.
+pub const PLMN_B: &str = "00102";
+/// First MSISDN of the lab's modems.
+const MSISDN_BASE: u64 = 447_700_900_000;
+
+/// Finds a SAIP template: `explicit`, else the TS.48 test profile of the shared vectors when
+/// present beside the repository.
+pub fn find_template(explicit: Option<&Path>) -> Result<(PathBuf, Vec<u8>)> {
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(p) => vec![p.to_path_buf()],
+        None => [
+            "../shared/vectors/saip/TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der",
+            "../../shared/vectors/saip/TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect(),
+    };
+    for c in &candidates {
+        if c.is_file() {
+            let bytes = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+            esim_saip::ProfilePackage::decode(&bytes)
+                .with_context(|| format!("{} is not a SAIP profile package", c.display()))?;
+            return Ok((c.clone(), bytes));
+        }
+    }
+    bail!(
+        "no SAIP profile template found (looked for {}); pass --template FILE.der \
+         (a TS.48 test profile, e.g. from pySim's smdpp-data/upp)",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Creates (or loads) the PKI under `dir/pki`, and issues `count` fresh eUICCs with card
+/// directories under `dir/run` (removed first). `progress` is called with a line per step.
+pub fn prepare(
+    dir: &Path,
+    count: u32,
+    template: &[u8],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Lab> {
+    let pki_dir = dir.join("pki");
+    let pki = if pki_dir.join("pki.json").is_file() {
+        let pki = crate::pki::load(&pki_dir)?;
+        progress(&format!("test PKI loaded from {}", pki_dir.display()));
+        pki
+    } else {
+        let pki = crate::pki::create(
+            &pki_dir,
+            false,
+            &PkiParams::test_defaults(crate::pki::today()?),
+        )?;
+        progress(&format!(
+            "test PKI created in {} (CI, EUM, SM-DP, SM-SR)",
+            pki_dir.display()
+        ));
+        pki
+    };
+    let run_dir = dir.join("run");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("removing the previous run {}", run_dir.display()))?;
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let euicc_dir = run_dir.join("euiccs");
+    let eids = crate::pki::issue(
+        &pki_dir.join("eum"),
+        &pki_dir.join("ci"),
+        &euicc_dir,
+        count,
+        "89049032",
+        Some(1),
+        3650,
+        crate::pki::today()?,
+        false,
+    )?;
+    progress(&format!("{} eUICC(s) issued by the EUM", eids.len()));
+    let mut cards = Vec::new();
+    for (i, eid) in eids.iter().enumerate() {
+        let n = i as u64 + 1;
+        let msisdn = (MSISDN_BASE + n).to_string();
+        let bootstrap = Bootstrap {
+            template: template.to_vec(),
+            iccid: Some(Iccid::with_luhn(&format!("89001010000000{n:05}"))?),
+            imsi: Some(Imsi::parse(&format!("{PLMN_A}00000{n:05}"))?),
+        };
+        let issued_dir = euicc_dir.join(eid);
+        let card_dir = run_dir.join("cards").join(eid);
+        let made = store::init_card(&issued_dir, &card_dir, Some(&bootstrap), Some(&msisdn))
+            .with_context(|| format!("creating card {eid}"))?;
+        cards.push(LabCard {
+            eid: made.eid,
+            issued_dir,
+            card_dir,
+            msisdn,
+            bootstrap_iccid: made.bootstrap_iccid,
+        });
+    }
+    progress(&format!(
+        "{} card(s) made, each with a bootstrap profile of operator A (PLMN {PLMN_A})",
+        cards.len()
+    ));
+    Ok(Lab {
+        pki_dir,
+        pki,
+        run_dir,
+        cards,
+    })
+}

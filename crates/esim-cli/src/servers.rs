@@ -1,0 +1,292 @@
+//! Assembles the servers from the library crates: the SM-SR (functions + ES5 delivery over SMPP
+//! and SCP81 + JSON binding) and the SM-DP (functions + inventory + JSON binding). Used by
+//! `esim smsr`, `esim smdp`, `esim serve` and `esim demo`; the logic lives in the crates.
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use esim_apdu::gp::sgp02::Notification;
+use esim_codec::Eid;
+use esim_crypto::pki::TestPki;
+use esim_http::{Endpoint, HttpCallbacks, HttpConfig, HttpState, RetryPolicy};
+use esim_service::{Callbacks, FunctionClient, FunctionService};
+use esim_smsr::delivery::{
+    Delivery, DeliveryConfig, DeliveryError, DeliveryListeners, HttpsSettings, NotificationSink,
+    SmppSettings, TransportKind,
+};
+use esim_store::{OperatorRecord, Sealer, Store, hash_token};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// An API client of the servers, as configured.
+#[derive(Debug, Clone)]
+pub struct Party {
+    /// Identifier (FunctionRequesterIdentifier).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Its API token at our servers.
+    pub token: zeroize::Zeroizing<String>,
+    /// Its own endpoint for results and notifications, with the token we present there.
+    pub callback: Option<(String, zeroize::Zeroizing<String>)>,
+}
+
+/// Writes the parties into `store` (token hashes only) and builds the callbacks to those with
+/// an endpoint.
+pub async fn install_parties(store: &dyn Store, parties: &[Party]) -> Result<Arc<dyn Callbacks>> {
+    let mut endpoints = HashMap::new();
+    for p in parties {
+        store
+            .put_operator(&OperatorRecord {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                roles: p.roles.clone(),
+                token_hashes: vec![hash_token(&p.token)],
+                created_at: esim_service::now(),
+            })
+            .await
+            .with_context(|| format!("storing operator {}", p.id))?;
+        if let Some((url, token)) = &p.callback {
+            endpoints.insert(
+                p.id.clone(),
+                Endpoint {
+                    base_url: url.clone(),
+                    token: token.to_string(),
+                },
+            );
+        }
+    }
+    let cb = HttpCallbacks::new(endpoints, RetryPolicy::default())
+        .map_err(|e| anyhow::anyhow!("callbacks: {e}"))?;
+    Ok(Arc::new(cb))
+}
+
+/// A [`NotificationSink`] set once the SM-SR exists (the delivery is built before it).
+#[derive(Debug, Default)]
+struct LateSink(OnceLock<Arc<dyn NotificationSink>>);
+
+#[async_trait]
+impl NotificationSink for LateSink {
+    async fn on_notification(
+        &self,
+        eid: &Eid,
+        notification: Notification,
+        seq: u16,
+    ) -> Result<(), DeliveryError> {
+        match self.0.get() {
+            Some(s) => s.on_notification(eid, notification, seq).await,
+            None => Err(DeliveryError::Shutdown),
+        }
+    }
+}
+
+/// What the SM-SR needs besides its store.
+#[derive(Debug)]
+pub struct SmsrSetup {
+    /// `Smsr-id`.
+    pub id: String,
+    /// SMSC account.
+    pub smpp: SmppSettings,
+    /// The SM-SR's SMS address.
+    pub sms_address: String,
+    /// Transport of every eUICC without its own setting.
+    pub transport: TransportKind,
+    /// SCP81 trigger host (`8A`), e.g. `127.0.0.1:8444`.
+    pub scp81_host: Option<String>,
+    /// First PoR timeout (ms).
+    pub initial_timeout_ms: Option<u64>,
+}
+
+/// A running server: its addresses and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// JSON API address.
+    pub api: SocketAddr,
+    /// SCP81 address (SM-SR only).
+    pub scp81: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<Result<()>>,
+}
+
+impl Running {
+    /// Stops the server and waits for its tasks; the first error, if any.
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop.send_replace(true);
+        let mut first = Ok(());
+        while let Some(r) = self.tasks.join_next().await {
+            let r = r
+                .map_err(|e| anyhow::anyhow!("server task: {e}"))
+                .and_then(|r| r);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    /// Waits until a task ends (an error) — for `esim smsr` to notice a dead component.
+    pub async fn failed(&mut self) -> Result<()> {
+        match self.tasks.join_next().await {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(anyhow::anyhow!("server task: {e}")),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+fn stopper(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Starts an SM-SR: ES5 delivery (SMPP + SCP81 on `scp81`), functions and resumer, JSON API on
+/// `api`.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_smsr(
+    setup: SmsrSetup,
+    pki: &TestPki,
+    store: Arc<dyn Store>,
+    sealer: Arc<dyn Sealer>,
+    callbacks: Arc<dyn Callbacks>,
+    api: TcpListener,
+    scp81: TcpListener,
+) -> Result<(Running, Arc<esim_smsr::Smsr>)> {
+    let api_addr = api.local_addr()?;
+    let scp81_addr = scp81.local_addr()?;
+    let mut dc = DeliveryConfig::new(setup.sms_address.clone(), setup.smpp);
+    dc.default_transport = setup.transport;
+    dc.https = Some(HttpsSettings {
+        admin_uri: "/gp/admin".into(),
+        trigger_host: Some(
+            setup
+                .scp81_host
+                .clone()
+                .unwrap_or_else(|| scp81_addr.to_string()),
+        ),
+    });
+    if let Some(t) = setup.initial_timeout_ms {
+        dc.initial_timeout_ms = t;
+    }
+    let sink = Arc::new(LateSink::default());
+    let delivery = Delivery::new(dc, store.clone(), sealer.clone(), sink.clone())
+        .map_err(|e| anyhow::anyhow!("ES5 delivery: {e}"))?;
+    let config =
+        esim_smsr::SmsrConfig::new(&setup.id, pki.ci.cert.clone(), vec![pki.eum.cert.clone()]);
+    let smsr = Arc::new(
+        esim_smsr::Smsr::new(
+            config,
+            store.clone(),
+            sealer,
+            Arc::new(delivery.clone()),
+            callbacks,
+        )
+        .map_err(|e| anyhow::anyhow!("SM-SR: {e}"))?,
+    );
+    let _ = sink.0.set(smsr.clone());
+    let (stop, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    {
+        let stop = stopper(&rx);
+        tasks.spawn(async move {
+            delivery
+                .run(DeliveryListeners { https: Some(scp81) }, stop)
+                .await
+                .map_err(|e| anyhow::anyhow!("ES5 delivery: {e}"))
+        });
+    }
+    {
+        let smsr = smsr.clone();
+        let stop = stopper(&rx);
+        tasks.spawn(async move {
+            smsr.run_until(stop).await;
+            Ok(())
+        });
+    }
+    {
+        let services: Vec<Arc<dyn FunctionService>> = vec![smsr.clone()];
+        let state = HttpState::new(HttpConfig::default(), services, store);
+        let stop = stopper(&rx);
+        tasks.spawn(async move {
+            esim_http::serve(state, api, stop)
+                .await
+                .context("SM-SR JSON API")
+        });
+    }
+    Ok((
+        Running {
+            api: api_addr,
+            scp81: Some(scp81_addr),
+            stop,
+            tasks,
+        },
+        smsr,
+    ))
+}
+
+/// Starts an SM-DP: functions, inventory, recovery, JSON API on `api`, reaching SM-SRs through
+/// `smsrs`. Returns the running server and the SM-DP (for inventory set-up).
+pub async fn start_smdp(
+    id: &str,
+    pki: &TestPki,
+    store: Arc<dyn Store>,
+    sealer: Arc<dyn Sealer>,
+    smsrs: HashMap<String, Arc<dyn FunctionClient>>,
+    callbacks: Arc<dyn Callbacks>,
+    api: TcpListener,
+) -> Result<(Running, Arc<esim_smdp::Smdp>)> {
+    let api_addr = api.local_addr()?;
+    let config = esim_smdp::SmdpConfig::new(
+        id,
+        pki.smdp.key.clone(),
+        pki.smdp.cert.clone(),
+        pki.ci.cert.clone(),
+        vec![pki.eum.cert.clone()],
+    );
+    let smdp = Arc::new(esim_smdp::Smdp::new(
+        config,
+        store.clone(),
+        sealer,
+        smsrs,
+        callbacks,
+    ));
+    let (stop, rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    {
+        let smdp = smdp.clone();
+        let stop = stopper(&rx);
+        tasks.spawn(async move {
+            smdp.run_recovery(stop).await;
+            Ok(())
+        });
+    }
+    {
+        let services: Vec<Arc<dyn FunctionService>> = vec![smdp.clone()];
+        let state = HttpState::new(HttpConfig::default(), services, store);
+        let stop = stopper(&rx);
+        tasks.spawn(async move {
+            esim_http::serve(state, api, stop)
+                .await
+                .context("SM-DP JSON API")
+        });
+    }
+    Ok((
+        Running {
+            api: api_addr,
+            scp81: None,
+            stop,
+            tasks,
+        },
+        smdp,
+    ))
+}
