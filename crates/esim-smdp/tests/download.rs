@@ -44,7 +44,8 @@ fn done(o: CallOutcome) -> serde_json::Value {
 
 #[tokio::test]
 async fn download_installs_and_enables_on_the_card() {
-    for (name, store) in stores().await {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
         let (pki, issued) = pki_and_card();
         let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
         let cb = Arc::new(Recorder::default());
@@ -83,6 +84,7 @@ async fn download_installs_and_enables_on_the_card() {
         assert_eq!(inv.state, InventoryState::Installed);
         assert_eq!(inv.eid.as_ref(), Some(&issued.eid));
         // The MNO got the result and the downloaded notification.
+        cb.settle(MNO, 1, 1).await;
         assert_eq!(cb.results(MNO).len(), 1);
         assert_eq!(
             cb.notifications(MNO),
@@ -171,7 +173,8 @@ async fn download_installs_and_enables_on_the_card() {
 
 #[tokio::test]
 async fn download_by_type_without_enable_leaves_the_profile_disabled() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());
@@ -209,7 +212,8 @@ async fn download_by_type_without_enable_leaves_the_profile_disabled() {
 
 #[tokio::test]
 async fn card_refusal_deletes_the_isdp_and_releases_the_profile() {
-    for (name, store) in stores().await {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
         let (pki, issued) = pki_and_card();
         let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
         let cb = Arc::new(Recorder::default());
@@ -240,6 +244,7 @@ async fn card_refusal_deletes_the_isdp_and_releases_the_profile() {
         );
         let inv = store.get_inventory(&iccid).await.unwrap();
         assert_eq!(inv.state, InventoryState::Released, "{name}");
+        cb.settle(MNO, 1, 0).await;
         assert_eq!(cb.results(MNO).len(), 1);
         assert!(cb.notifications(MNO).is_empty());
     }
@@ -247,7 +252,8 @@ async fn card_refusal_deletes_the_isdp_and_releases_the_profile() {
 
 #[tokio::test]
 async fn ecasd_certificate_from_an_unknown_eum_is_refused_before_create_isdp() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let (other, _) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
@@ -276,7 +282,8 @@ async fn ecasd_certificate_from_an_unknown_eum_is_refused_before_create_isdp() {
 
 #[tokio::test]
 async fn restart_mid_download_rolls_back() {
-    for (name, store) in stores().await {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
         let (pki, issued) = pki_and_card();
         let mut fake = FakeSmsr::new(&issued, new_card(&issued));
         // The third SendData (the SCP03t `84` to the ISD-P) never returns: the replica "dies".
@@ -312,9 +319,10 @@ async fn restart_mid_download_rolls_back() {
             .expect("download reached SendData #3");
         assert_eq!(smsr.card.lock().unwrap().registry().isdps().len(), 1);
         // Another replica, after the first one's lease ran out.
+        // A restarted replica: a new connection to the same database.
         let second = smdp(
             &pki,
-            store.clone(),
+            b.reopen().await,
             smsr.clone(),
             cb.clone(),
             "replica-b",
@@ -358,7 +366,8 @@ async fn restart_mid_download_rolls_back() {
 
 #[tokio::test]
 async fn restart_after_the_card_installed_resumes() {
-    let (_, store) = stores().await.remove(1);
+    let b = stores().await.remove(1);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let mut fake = FakeSmsr::new(&issued, new_card(&issued));
     fake.block_completed = true;
@@ -389,9 +398,10 @@ async fn restart_after_the_card_installed_resumes() {
     tokio::time::timeout(WAIT, blocked)
         .await
         .expect("reached ProfileDownloadCompleted");
+    // A restarted replica: a new connection to the same database.
     let second = smdp(
         &pki,
-        store.clone(),
+        b.reopen().await,
         smsr.clone(),
         cb.clone(),
         "replica-b",
@@ -430,7 +440,8 @@ async fn restart_after_the_card_installed_resumes() {
 
 #[tokio::test]
 async fn repeated_call_identifier_is_answered_not_re_executed() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());
@@ -449,6 +460,7 @@ async fn repeated_call_identifier_is_answered_not_re_executed() {
     assert_eq!(status(&first).status, Status::ExecutedSuccess);
     assert_eq!(smsr.count("CreateISDP"), 1);
     assert_eq!(smsr.count("GetEIS"), 1);
+    cb.settle(MNO, 1, 0).await;
     assert_eq!(cb.results(MNO).len(), 1);
     // Same identifier, different request: a conflict.
     let other = download_request(
@@ -466,7 +478,8 @@ async fn repeated_call_identifier_is_answered_not_re_executed() {
 
 #[tokio::test]
 async fn another_mno_is_denied() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());
@@ -551,6 +564,7 @@ async fn another_mno_is_denied() {
         smdp.call(&sr, req, WAIT).await,
         Err(ServiceError::Forbidden(_))
     ));
+    cb.settle(MNO2, 3, 0).await;
     let refused = store
         .query_audit(&AuditQuery {
             operator: Some(MNO2.into()),
@@ -565,7 +579,8 @@ async fn another_mno_is_denied() {
 
 #[tokio::test]
 async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());
@@ -579,6 +594,7 @@ async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
         false,
     );
     done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    cb.settle(MNO, 1, 1).await;
     let sr = esim_service::Caller {
         id: SMSR.into(),
         roles: vec![esim_service::role::SM_SR.into()],
@@ -629,7 +645,8 @@ async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
 
 #[tokio::test]
 async fn run_loop_recovers_an_abandoned_download() {
-    let (_, store) = stores().await.remove(1);
+    let b = stores().await.remove(1);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let mut fake = FakeSmsr::new(&issued, new_card(&issued));
     fake.block_send = Some(4);
@@ -696,7 +713,8 @@ async fn run_loop_recovers_an_abandoned_download() {
 
 #[tokio::test]
 async fn get_eis_and_update_policy_rules_are_forwarded() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());
@@ -761,12 +779,14 @@ async fn get_eis_and_update_policy_rules_are_forwarded() {
     );
     assert_eq!(smsr.count("UpdatePolicyRules"), 1);
     // The GetEIS results are not called back; the others are.
+    cb.settle(MNO, 3, 0).await;
     assert_eq!(cb.results(MNO).len(), 3);
 }
 
 #[tokio::test]
 async fn validity_period_passed_ends_expired_without_touching_the_card() {
-    let (_, store) = stores().await.remove(0);
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
     let (pki, issued) = pki_and_card();
     let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
     let cb = Arc::new(Recorder::default());

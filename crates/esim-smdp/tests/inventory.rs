@@ -23,7 +23,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test]
 async fn import_ts48_packages_reads_ids_and_seals() {
-    for (name, store) in stores().await {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
         let sealer = sealer();
         let inv = Inventory::new(store.clone(), sealer.clone());
         let packages: Vec<Vec<u8>> = PACKAGES.iter().map(|p| ts48(p)).collect();
@@ -101,7 +102,8 @@ fn ki_opc(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
 #[tokio::test]
 async fn generate_range_personalizes_and_never_reissues() {
-    for (name, store) in stores().await {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
         let sealer = sealer();
         let inv = Inventory::new(store.clone(), sealer.clone());
         let template = ts48("TS48V2-SAIP2-1-BERTLV-UNIQUE.der");
@@ -152,6 +154,16 @@ async fn generate_range_personalizes_and_never_reissues() {
             }
             keys.push(ki);
             keys.push(opc);
+        }
+        // Nor anywhere in the database file.
+        let file = b.file_bytes();
+        assert_eq!(file.is_empty(), b.file.is_none(), "{name}");
+        if b.file.is_some() {
+            // The scan sees the inventory rows (their ICCIDs are not secret).
+            assert!(contains(&file, recs[3].iccid.as_str().as_bytes()), "{name}");
+        }
+        for k in &keys {
+            assert!(!contains(&file, k), "{name}: a Ki/OPc in the database file");
         }
         let n = keys.len();
         keys.sort();

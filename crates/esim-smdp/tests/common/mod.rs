@@ -24,7 +24,7 @@ use esim_proto::eis::Eis;
 use esim_proto::{AnyRequest, FunctionCallIdentifier, HexBytes, es2, es3};
 use esim_service::{Callback, Callbacks, Caller, ClientError, FunctionClient};
 use esim_smdp::{Smdp, SmdpConfig};
-use esim_store::{AesSealer, MemoryStore, Sealer, SqliteStore, Store, Timestamp};
+use esim_store::{AesSealer, MemoryStore, PgStore, Sealer, SqliteStore, Store, Timestamp};
 
 pub const SMSR: &str = "smsr-1";
 pub const MNO: &str = "mno-1";
@@ -53,14 +53,127 @@ pub fn sealer() -> Arc<dyn Sealer> {
     Arc::new(AesSealer::new("k1", &SecretKey::new(&[7u8; 32])).unwrap())
 }
 
-pub async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![
-        ("memory", Arc::new(MemoryStore::new()) as Arc<dyn Store>),
-        (
-            "sqlite",
-            Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap()) as Arc<dyn Store>,
-        ),
-    ]
+/// A store under test, with what is needed to open its database again (a restarted server)
+/// and to remove it afterwards (also when the test panics).
+pub struct Backend {
+    pub name: &'static str,
+    pub store: Arc<dyn Store>,
+    /// The SQLite file (to scan its bytes).
+    pub file: Option<std::path::PathBuf>,
+    reopen: Option<(String, Option<String>)>,
+    _guard: Option<Guard>,
+}
+
+enum Guard {
+    File(std::path::PathBuf),
+    Schema(String, String),
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        match self {
+            Guard::File(p) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut f = p.clone().into_os_string();
+                    f.push(suffix);
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+            Guard::Schema(url, schema) => {
+                let (url, schema) = (url.clone(), schema.clone());
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(PgStore::drop_schema(&url, &schema))
+                })
+                .join();
+            }
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let r: [u8; 4] = esim_crypto::primitives::random_array().unwrap();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        esim_codec::hex::encode(&r).to_ascii_lowercase()
+    )
+}
+
+impl Backend {
+    /// The same database through a new connection (what a restarted replica sees).
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        match &self.reopen {
+            Some((url, Some(schema))) => {
+                Arc::new(PgStore::connect_in_schema(url, schema).await.unwrap())
+            }
+            Some((url, None)) => Arc::new(SqliteStore::connect(url).await.unwrap()),
+            None => self.store.clone(),
+        }
+    }
+
+    /// Every byte of the SQLite database files (main file and WAL).
+    pub fn file_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.file {
+            for suffix in ["", "-wal"] {
+                let mut f = p.clone().into_os_string();
+                f.push(suffix);
+                out.extend(std::fs::read(f).unwrap_or_default());
+            }
+        }
+        out
+    }
+}
+
+/// Memory, SQLite (a temporary file) and, with `ESIM_TEST_PG_URL`, PostgreSQL in a fresh
+/// schema.
+pub async fn stores() -> Vec<Backend> {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("esim_smdp")));
+    let url = format!("sqlite:{}", path.display());
+    let mut v = vec![
+        Backend {
+            name: "memory",
+            store: Arc::new(MemoryStore::new()),
+            file: None,
+            reopen: None,
+            _guard: None,
+        },
+        Backend {
+            name: "sqlite",
+            store: Arc::new(SqliteStore::connect(&url).await.unwrap()),
+            file: Some(path.clone()),
+            reopen: Some((url, None)),
+            _guard: Some(Guard::File(path)),
+        },
+    ];
+    match std::env::var("ESIM_TEST_PG_URL") {
+        Ok(url) => {
+            let schema = unique("esim_smdp");
+            let guard = Guard::Schema(url.clone(), schema.clone());
+            let store = PgStore::connect_in_schema(&url, &schema).await.unwrap();
+            v.push(Backend {
+                name: "postgres",
+                store: Arc::new(store),
+                file: None,
+                reopen: Some((url, Some(schema))),
+                _guard: Some(guard),
+            });
+        }
+        Err(_) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP esim-smdp tests on PostgreSQL: ESIM_TEST_PG_URL not set"
+            );
+        }
+    }
+    v
 }
 
 pub fn ts48(name: &str) -> Vec<u8> {
@@ -101,6 +214,19 @@ impl Callbacks for Recorder {
 }
 
 impl Recorder {
+    /// Waits (generous limit, only against hangs) until `party` has `n` results and `m`
+    /// notifications: callbacks are delivered after the result is stored, so a caller may see
+    /// the result first.
+    pub async fn settle(&self, party: &str, n: usize, m: usize) {
+        for _ in 0..6000 {
+            if self.results(party).len() >= n && self.notifications(party).len() >= m {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("callbacks to {party} did not arrive");
+    }
+
     pub fn notifications(&self, party: &str) -> Vec<&'static str> {
         self.0
             .lock()
