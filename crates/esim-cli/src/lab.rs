@@ -26,8 +26,6 @@ pub struct LabCard {
 /// A prepared lab.
 #[derive(Debug)]
 pub struct Lab {
-    /// The PKI directory.
-    pub pki_dir: PathBuf,
     /// The PKI.
     pub pki: TestPki,
     /// The run directory (recreated by every run).
@@ -145,7 +143,6 @@ pub fn prepare(
         cards.len()
     ));
     Ok(Lab {
-        pki_dir,
         pki,
         run_dir,
         cards,

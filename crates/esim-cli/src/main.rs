@@ -2,13 +2,13 @@
 
 #[macro_use]
 mod output;
-#[allow(dead_code)] // used by the server commands, wired next
 mod config;
 mod demo;
 mod device;
 mod lab;
 mod mno;
 mod pki;
+mod serve;
 mod servers;
 mod smsc;
 mod tool;
@@ -45,6 +45,14 @@ enum Command {
     Demo(demo::DemoArgs),
     /// An operator's client of the SM-DP (ES2) and the SM-SR (ES4).
     Mno(mno::MnoArgs),
+    /// The SM-SR (ES1, ES3, ES4; ES5 over SMPP and SCP81) from a configuration file; or
+    /// register an eUICC in its store.
+    Smsr(serve::SmsrArgs),
+    /// The SM-DP (ES2; profile download over the SM-SR's ES3) from a configuration file; or
+    /// fill its inventory.
+    Smdp(serve::SmdpArgs),
+    /// The SM-SR and the SM-DP in one process, from a configuration file.
+    Serve(serve::ServeArgs),
 }
 
 fn main() {
@@ -57,6 +65,9 @@ fn main() {
         Command::Smsc(args) => smsc::run(args, &out),
         Command::Demo(args) => demo::run(args, &out),
         Command::Mno(args) => mno::run(args, &out),
+        Command::Smsr(args) => serve::smsr(args, &out),
+        Command::Smdp(args) => serve::smdp(args, &out),
+        Command::Serve(args) => serve::serve(&args, serve::Which::Both, &out),
     };
     if let Err(e) = result {
         // The reader went away (`esim … | head`): stop quietly, as Unix tools do.
