@@ -83,3 +83,27 @@ impl std::fmt::Debug for SmdpConfig {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esim_crypto::cert::Date;
+    use esim_crypto::pki::{PkiParams, TestPki};
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let pki =
+            TestPki::generate(&PkiParams::test_defaults(Date::new(2025, 1, 1).unwrap())).unwrap();
+        let c = SmdpConfig::new(
+            "dp",
+            pki.smdp.key.clone(),
+            pki.smdp.cert.clone(),
+            pki.ci.cert.clone(),
+            vec![pki.eum.cert.clone()],
+        );
+        let d = format!("{c:?}");
+        assert!(d.contains("\"dp\"") && !d.contains("signing_key") && !d.contains("KeyPair"));
+        assert!(c.holder.starts_with("dp/"));
+        assert_eq!(c.lease_ms(), 300_000);
+    }
+}

@@ -116,6 +116,18 @@ mod tests {
         assert!(install_response(Some(&[0xAB, 0x05])).is_err());
     }
 
+    proptest::proptest! {
+        /// `EuiccResponseData` comes from the SM-SR (and the card): never a panic.
+        #[test]
+        fn euicc_response_data_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = install_response(Some(&bytes));
+            let _ = isd_r_responses(&bytes);
+            let mut script = vec![0xAB, bytes.len().min(0x7F) as u8];
+            script.extend(bytes.iter().take(0x7F));
+            let _ = install_response(Some(&script));
+        }
+    }
+
     #[test]
     fn answer_reads_status_and_body() {
         let ok = esim_service::response(

@@ -164,7 +164,39 @@ impl Run {
                 message: format!("no ES3 client for SM-SR {smsr_id:?}"),
             })?;
         tracing::debug!(op = %self.op.id, function = request.function().name(), "ES3 call");
-        client.call(request, self.inner.config.es3_timeout).await
+        // The lease is renewed while the SM-SR works (ES5 over SMS can take minutes); a lost
+        // lease (another replica took the operation over) abandons the call.
+        let call = client.call(request, self.inner.config.es3_timeout);
+        tokio::pin!(call);
+        let period = (self.inner.config.lease / 3).max(std::time::Duration::from_millis(10));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                r = &mut call => return r,
+                _ = tick.tick() => {
+                    let now = esim_service::now();
+                    let renewed = self
+                        .inner
+                        .store
+                        .claim_operation(
+                            &self.op.id,
+                            &self.inner.config.holder,
+                            now,
+                            now.plus_ms(self.inner.config.lease_ms()),
+                        )
+                        .await;
+                    match renewed {
+                        Ok(_) => {}
+                        Err(StoreError::InvalidState { .. }) => {
+                            return Err(ClientError::Transport(
+                                "the operation was taken over by another replica".into(),
+                            ));
+                        }
+                        Err(e) => tracing::warn!(op = %self.op.id, "renewing the lease: {e}"),
+                    }
+                }
+            }
+        }
     }
 
     /// Ends the operation with `status` (and `body` if executed): stores the response as the

@@ -671,15 +671,24 @@ async fn run_loop_recovers_an_abandoned_download() {
         ProfileSelector::Iccid(iccid.clone()),
         true,
     );
+    // The first replica runs on its own runtime, which is then shut down: the process died
+    // (its tasks, including the lease renewal, stop).
+    let doomed = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let blocked = smsr.blocked.notified();
-    let CallOutcome::Pending { operation_id, .. } =
-        first.call(&mno(MNO), req, Duration::ZERO).await.unwrap()
-    else {
+    let caller = first.clone();
+    let started =
+        doomed.spawn(async move { caller.call(&mno(MNO), req, Duration::ZERO).await.unwrap() });
+    let CallOutcome::Pending { operation_id, .. } = started.await.unwrap() else {
         panic!("expected Pending")
     };
     tokio::time::timeout(WAIT, blocked)
         .await
         .expect("reached SendData #4");
+    doomed.shutdown_background();
     let mut config = first.config().clone();
     config.holder = "replica-b".into();
     config.poll_interval = Duration::from_millis(50);
