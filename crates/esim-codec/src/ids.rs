@@ -625,3 +625,54 @@ serde_as_str!(Iccid);
 serde_as_str!(Imsi);
 serde_as_str!(Aid);
 serde_as_str!(Tar);
+
+/// JSON Schemas of the identifiers (their text form, as serialized), for OpenAPI documents.
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    macro_rules! string_schema {
+        ($t:ty, $name:literal, $pattern:literal, $desc:literal) => {
+            impl JsonSchema for $t {
+                fn schema_name() -> Cow<'static, str> {
+                    Cow::Borrowed($name)
+                }
+                fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                    json_schema!({
+                        "type": "string",
+                        "pattern": $pattern,
+                        "description": $desc,
+                    })
+                }
+            }
+        };
+    }
+
+    string_schema!(
+        super::Eid,
+        "Eid",
+        "^89[0-9]{30}$",
+        "EID: 32 decimal digits starting with 89, check digits valid (SGP.02 §2.2.2)"
+    );
+    string_schema!(
+        super::Iccid,
+        "Iccid",
+        "^89[0-9]{16,18}$",
+        "ICCID: 18 to 20 decimal digits starting with 89 (ITU-T E.118)"
+    );
+    string_schema!(
+        super::Imsi,
+        "Imsi",
+        "^[0-9]{6,15}$",
+        "IMSI: 6 to 15 decimal digits"
+    );
+    string_schema!(
+        super::Aid,
+        "Aid",
+        "^([0-9A-Fa-f]{2}){5,16}$",
+        "AID: 5 to 16 bytes as hex"
+    );
+    string_schema!(super::Tar, "Tar", "^[0-9A-Fa-f]{6}$", "TAR: 3 bytes as hex");
+}

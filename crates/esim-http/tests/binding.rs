@@ -578,6 +578,34 @@ async fn openapi_document_is_valid_and_lists_every_served_function() {
     validate_with_openapi_spec_validator(&text);
 }
 
+#[test]
+fn openapi_document_of_every_function_is_valid() {
+    let doc = esim_http::openapi_document(Function::ALL);
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.keys().filter(|p| p.starts_with("/api/v1/ES")).count(),
+        Function::ALL.len()
+    );
+    validate_with_openapi_spec_validator(&doc.to_string());
+}
+
+#[test]
+#[should_panic(expected = "openapi-spec-validator")]
+fn the_validator_refuses_a_broken_document() {
+    if std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        // Without the validator there is nothing to refuse; keep the expectation.
+        panic!("openapi-spec-validator not installed");
+    }
+    let mut doc = esim_http::openapi_document(&[Function::Es3GetEis]);
+    doc["paths"]["/api/v1/ES3/GetEIS"]["post"]["responses"] = json!("nope");
+    validate_with_openapi_spec_validator(&doc.to_string());
+}
+
 /// Validates the document with the independent `openapi-spec-validator` (Python) when it is
 /// installed; prints a SKIP line otherwise.
 fn validate_with_openapi_spec_validator(text: &str) {
@@ -588,9 +616,11 @@ fn validate_with_openapi_spec_validator(text: &str) {
         println!("SKIP openapi-spec-validator not installed (pip install openapi-spec-validator)");
         return;
     }
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!("esim-http-openapi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("openapi.json");
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("openapi-{n}.json"));
     std::fs::write(&file, text).unwrap();
     let out = std::process::Command::new("python3")
         .args([
@@ -857,4 +887,74 @@ mod no_panic {
             .unwrap();
         drop(s);
     }
+}
+
+/// Real messages validate against the document's schemas (JSON Schema 2020-12, Python
+/// `jsonschema`), and misspelt field names do not: the schemas follow the serde names.
+#[test]
+fn openapi_schemas_accept_real_messages_and_refuse_wrong_names() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        println!("SKIP python3 jsonschema not installed");
+        return;
+    }
+    let doc = esim_http::openapi_document(Function::ALL);
+    let done = response(
+        Timestamp(0),
+        Timestamp(1_795_646_615_123),
+        FunctionExecutionStatus::success(),
+        Some(json!({"Iccid": iccid()})),
+    );
+    let failed = response::<Value>(
+        Timestamp(0),
+        Timestamp(1),
+        FunctionExecutionStatus::failed("8.1.1", "3.9", "unknown EID"),
+        None,
+    );
+    let mut snake = download("mno1", "v-2");
+    snake["Body"]["smsr_id"] = json!("SMSR-A");
+    let mut no_header = get_eis("smdp1", "v-3");
+    no_header.as_object_mut().unwrap().remove("Header");
+    let notif = serde_json::from_str::<Value>(&notification().to_json().unwrap()).unwrap();
+    let cases = json!([
+        ["ES3.GetEIS.Request", get_eis("smdp1", "v-1"), true],
+        ["ES2.DownloadProfile.Request", download("mno1", "v-1"), true],
+        ["ES2.HandleProfileEnabledNotification.Request", notif, true],
+        ["ES2.DownloadProfile.Response", done, true],
+        ["ES2.DownloadProfile.Response", failed, true],
+        ["ES2.DownloadProfile.Request", snake, false],
+        ["ES3.GetEIS.Request", no_header, false],
+        ["ES3.GetEIS.Request", download("mno1", "v-4"), false],
+    ]);
+    let dir = std::env::temp_dir().join(format!("esim-http-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("doc.json"), doc.to_string()).unwrap();
+    std::fs::write(dir.join("cases.json"), cases.to_string()).unwrap();
+    let script = r##"
+import json, sys, jsonschema
+doc = json.load(open(sys.argv[1])); cases = json.load(open(sys.argv[2]))
+bad = []
+for name, instance, expect in cases:
+    v = jsonschema.Draft202012Validator({"$ref": "#/components/schemas/" + name, "components": doc["components"]})
+    errs = [e.message for e in v.iter_errors(instance)]
+    if (not errs) != expect:
+        bad.append((name, expect, errs))
+print(json.dumps(bad)); sys.exit(1 if bad else 0)
+"##;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join("doc.json"))
+        .arg(dir.join("cases.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

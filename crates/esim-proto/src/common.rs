@@ -45,6 +45,7 @@ pub const MAX_CALL_ID_LEN: usize = 256;
 /// function call, used to answer a repeated request instead of re-executing
 /// it. Non-empty, printable ASCII, at most [`MAX_CALL_ID_LEN`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct FunctionCallIdentifier(String);
 
@@ -92,6 +93,7 @@ impl<'de> Deserialize<'de> for FunctionCallIdentifier {
 /// `ValidityPeriod` in seconds (digest §2.1): how long the caller waits for
 /// the function to complete; after it the function ends `Expired`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct ValidityPeriod(pub u32);
 
@@ -107,6 +109,7 @@ impl ValidityPeriod {
 /// `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)`; calendar ranges are checked
 /// (month 1–12, day 1–31, hour 0–23, minute/second 0–59/60).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Timestamp(String);
 
@@ -253,6 +256,20 @@ impl HexBytes {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for HexBytes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("HexBytes")
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([0-9A-Fa-f]{2})*$",
+            "description": "bytes as hex text (upper case when sent)",
+        })
+    }
+}
+
 impl Serialize for HexBytes {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&esim_codec::hex::encode_upper(&self.0))
@@ -268,6 +285,7 @@ impl<'de> Deserialize<'de> for HexBytes {
 
 /// Request header (digest §2.1 common request header fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RequestHeader {
     /// `FunctionRequesterIdentifier`: the calling entity (MNO id, SM-DP id,
@@ -295,6 +313,7 @@ pub struct RequestHeader {
 /// `FunctionExecutionStatus.Status` (digest §2.1). Serialized exactly as
 /// `Executed-Success`, `Executed-WithWarning`, `Failed`, `Expired`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Status {
     /// The function completed.
     #[serde(rename = "Executed-Success")]
@@ -313,6 +332,7 @@ pub enum Status {
 /// `StatusCodeData` (digest §2.1): subject and reason codes (dotted strings,
 /// see [`crate::codes`]), the subject's identifier and a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatusCodeData {
     /// `Subject` code, e.g. `8.1.1` (EID).
@@ -335,6 +355,7 @@ pub struct StatusCodeData {
 
 /// `FunctionExecutionStatus` (digest §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FunctionExecutionStatus {
     /// `Status`.
@@ -351,6 +372,7 @@ pub struct FunctionExecutionStatus {
 
 /// Response header (digest §2.1 common response header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResponseHeader {
     /// `ProcessingStart` (xs:dateTime).
@@ -374,6 +396,7 @@ pub struct ResponseHeader {
 
 /// A request: header plus the function's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Request<B> {
     /// The common request header.
@@ -387,6 +410,7 @@ pub struct Request<B> {
 /// A response: header plus the function's output (absent unless the status
 /// is `Executed-Success` or `Executed-WithWarning`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Response<B> {
     /// The common response header.
@@ -399,5 +423,6 @@ pub struct Response<B> {
 
 /// A function without output data (the response carries only the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}

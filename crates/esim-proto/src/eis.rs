@@ -14,6 +14,7 @@ use crate::pol2::Pol2;
 
 /// `EuiccCapabilities` (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EuiccCapabilities {
     /// `CattpSupport`.
@@ -54,6 +55,7 @@ pub struct EuiccCapabilities {
 
 /// The ECASD entry of `EumSignedInfo` (digest §4.1 `Ecasd`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Ecasd {
     /// `Aid`.
@@ -69,6 +71,7 @@ pub struct Ecasd {
 
 /// `EumSignedInfo` (digest §4.1): the part the EUM signs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EumSignedInfo {
     /// `Eid`.
@@ -102,6 +105,7 @@ pub struct EumSignedInfo {
 
 /// Profile state in the EIS (digest §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ProfileState {
     /// ISD-P being created / Profile being downloaded (internal to the
     /// SM-SR; the spec's "In-Creation").
@@ -120,6 +124,7 @@ pub enum ProfileState {
 
 /// `SubscriptionAddress` (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionAddress {
     /// `Imsi`.
@@ -132,6 +137,7 @@ pub struct SubscriptionAddress {
 
 /// `ProfileInfo` (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInfo {
     /// `Iccid`.
@@ -179,6 +185,7 @@ pub struct ProfileInfo {
 
 /// Keyset type (digest §4.1 `Keyset.Type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum KeysetType {
     /// SCP03.
     #[serde(rename = "SCP03")]
@@ -202,6 +209,7 @@ pub enum KeysetType {
 
 /// One key's metadata: identifier and key check value, never the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeyInfo {
     /// `Index` (key identifier).
@@ -214,6 +222,7 @@ pub struct KeyInfo {
 
 /// `Keyset` metadata (digest §4.1) without key values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KeysetInfo {
     /// `Version` (key version number).
@@ -232,6 +241,7 @@ pub struct KeysetInfo {
 
 /// `Isd-r` (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IsdRInfo {
     /// `Aid`.
@@ -248,6 +258,7 @@ pub struct IsdRInfo {
 /// Audit-trail `OperationType` (gaps §1, NJ "Sec 5.1.1.3.12 of SGP 02 v3.1").
 /// Serialized as the 4-digit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum OperationType {
     /// `0100`.
     #[serde(rename = "0100")]
@@ -297,6 +308,7 @@ impl OperationType {
 
 /// An `AuditTrail` record (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditTrailRecord {
     /// `Eid`.
@@ -333,6 +345,7 @@ pub struct AuditTrailRecord {
 
 /// The EIS (digest §4.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Eis {
     /// `EumSignedInfo`.

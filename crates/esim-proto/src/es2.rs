@@ -11,6 +11,7 @@ use crate::pol2::Pol2;
 
 /// `ES2.GetEIS(Eid, Smsr-id)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GetEisRequest {
     /// `Eid`.
@@ -23,6 +24,7 @@ pub struct GetEisRequest {
 
 /// `GetEIS` response body (ES2, ES3, ES4): the public view of the EIS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GetEisResponse {
     /// `Eis` ([`Eis::redacted`]).
@@ -33,6 +35,7 @@ pub struct GetEisResponse {
 /// Which Profile `DownloadProfile` installs: one ICCID, or any Profile of a
 /// type from the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ProfileSelector {
     /// `Iccid`.
     #[serde(rename = "Iccid")]
@@ -44,6 +47,7 @@ pub enum ProfileSelector {
 
 /// `ES2.DownloadProfile(Eid, Smsr-id, ProfileType | Iccid, EnableProfile)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DownloadProfileRequest {
     /// `Eid`.
@@ -62,6 +66,7 @@ pub struct DownloadProfileRequest {
 
 /// `DownloadProfileResponse(Iccid, EuiccResponseData)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DownloadProfileResponse {
     /// `Iccid`: the installed Profile.
@@ -78,6 +83,7 @@ pub struct DownloadProfileResponse {
 
 /// `ES2.EnableProfile` / `DisableProfile` / `DeleteProfile (Eid, Smsr-id, Iccid)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileRequest {
     /// `Eid`.
@@ -93,6 +99,7 @@ pub struct ProfileRequest {
 
 /// `ES2.UpdatePolicyRules(Eid, Iccid, Smsr-Id, pol2)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicyRulesRequest {
     /// `Eid`.
@@ -111,6 +118,7 @@ pub struct UpdatePolicyRulesRequest {
 
 /// `ES2.UpdateSubscriptionAddress(Eid, Iccid, Smsr-id, SubscriptionAddress)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSubscriptionAddressRequest {
     /// `Eid`.
@@ -130,6 +138,7 @@ pub struct UpdateSubscriptionAddressRequest {
 /// `Handle{ProfileEnabled,ProfileDisabled,ProfileDeleted,ProfileDownloaded}Notification
 /// (Eid, Iccid, CompletionTimeStamp)` (ES2 and ES3/ES4 alike).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileNotification {
     /// `Eid`.
@@ -145,6 +154,7 @@ pub struct ProfileNotification {
 
 /// `HandleSMSRChangeNotification(Eis, CompletionTimeStamp)` (ES2 and ES4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SmsrChangeNotification {
     /// `Eis` (public view, new `Smsr-id`).

@@ -12,6 +12,7 @@ use crate::pol2::Pol2;
 
 /// `GetEIS(Eid)` (ES3 and ES4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EidRequest {
     /// `Eid`.
@@ -22,6 +23,7 @@ pub struct EidRequest {
 /// `AuditEIS(Eid[, Iccid*])` (ES3 and ES4); answered asynchronously with the
 /// refreshed EIS ([`AuditEisResponse`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditEisRequest {
     /// `Eid`.
@@ -34,6 +36,7 @@ pub struct AuditEisRequest {
 
 /// `AuditEIS` response body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuditEisResponse {
     /// `Eis` (public view).
@@ -43,6 +46,7 @@ pub struct AuditEisResponse {
 
 /// `CreateISDP(Eid, Iccid, Mno-id, RequiredMemory, moreToDo)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateIsdpRequest {
     /// `Eid`.
@@ -64,6 +68,7 @@ pub struct CreateIsdpRequest {
 
 /// `CreateISDPResponse(Isd-p-aid, EuiccResponseData)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateIsdpResponse {
     /// `Isd-p-aid`.
@@ -80,6 +85,7 @@ pub struct CreateIsdpResponse {
 
 /// `SendData(Eid, sd-aid, Data, moreToDo)`: carries ES8 to the ISD-P.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendDataRequest {
     /// `Eid`.
@@ -98,6 +104,7 @@ pub struct SendDataRequest {
 
 /// `SendDataResponse(EuiccResponseData)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendDataResponse {
     /// `EuiccResponseData`.
@@ -107,6 +114,7 @@ pub struct SendDataResponse {
 
 /// `ProfileDownloadCompleted(Eid, Iccid, ProfileType, SubscriptionAddress, pol2)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileDownloadCompletedRequest {
     /// `Eid`.
@@ -133,6 +141,7 @@ pub struct ProfileDownloadCompletedRequest {
 /// `EnableProfile` / `DisableProfile` / `DeleteISDP (Eid, Iccid)` (ES3), and
 /// the same functions of ES4.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EidIccidRequest {
     /// `Eid`.
@@ -145,6 +154,7 @@ pub struct EidIccidRequest {
 
 /// `UpdatePolicyRules(Eid, Iccid, pol2)` (ES3 and ES4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicyRulesRequest {
     /// `Eid`.
@@ -161,6 +171,7 @@ pub struct UpdatePolicyRulesRequest {
 /// `UpdateConnectivityParameters(Eid, Iccid, ConnectivityParameters)`: the
 /// payload is the SCP03-protected `3A07` script for the ISD-P (digest §3.9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectivityParametersRequest {
     /// `Eid`.

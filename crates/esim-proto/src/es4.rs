@@ -9,6 +9,7 @@ use esim_codec::ids::{Eid, Iccid};
 /// `SetFallbackAttribute(Eid, Iccid)` (v4 §3.27): moves the Fall-back
 /// Attribute to this Profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetFallbackAttributeRequest {
     /// `Eid`.
@@ -23,6 +24,7 @@ pub struct SetFallbackAttributeRequest {
 /// POL1/POL2 with a Delete Token the SM-SR obtains from the SM-DP. The ES
 /// function name was not found; `MasterDelete(Eid, Iccid)` is INFERRED.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MasterDeleteRequest {
     /// `Eid`.
@@ -35,6 +37,7 @@ pub struct MasterDeleteRequest {
 
 /// `PrepareSMSRChange(Eid, CurrentSMSRid)`, sent to SM-SR2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrepareSmsrChangeRequest {
     /// `Eid`.
@@ -47,6 +50,7 @@ pub struct PrepareSmsrChangeRequest {
 
 /// `SMSRChange(Eid, Target-Smsr-id)`, sent to SM-SR1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SmsrChangeRequest {
     /// `Eid`.

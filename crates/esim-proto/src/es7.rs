@@ -10,6 +10,7 @@ use crate::eis::Eis;
 /// `HandoverEUICC(Eis)`: SM-SR1 → SM-SR2. Carries the full EIS (including
 /// ISD-R keyset metadata and audit trail; never key values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HandoverEuiccRequest {
     /// `Eis`.
@@ -19,6 +20,7 @@ pub struct HandoverEuiccRequest {
 
 /// `AuthenticateSMSR(Eid, SmsrCertificate)`: SM-SR2 → SM-SR1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticateSmsrRequest {
     /// `Eid`.
@@ -31,6 +33,7 @@ pub struct AuthenticateSmsrRequest {
 
 /// `AuthenticateSMSR` response: the card's random challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticateSmsrResponse {
     /// `RandomChallenge` (RC).
@@ -41,6 +44,7 @@ pub struct AuthenticateSmsrResponse {
 /// `CreateAdditionalKeySet(Eid, KeyVersionNumber, InitialSequenceCounter,
 /// ECCKeyLength, ScenarioParameter, HostID, EphemeralPublicKey, Signature)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateAdditionalKeySetRequest {
     /// `Eid`.
@@ -71,6 +75,7 @@ pub struct CreateAdditionalKeySetRequest {
 
 /// `CreateAdditionalKeySet` response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateAdditionalKeySetResponse {
     /// `DerivationRandom` (DR), when the scenario uses one.

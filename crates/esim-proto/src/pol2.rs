@@ -9,6 +9,7 @@ use crate::common::FunctionExecutionStatus;
 
 /// `Subject` of a POL2 rule: only `PROFILE` exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Pol2Subject {
     /// The Profile the rule belongs to.
     #[serde(rename = "PROFILE")]
@@ -17,6 +18,7 @@ pub enum Pol2Subject {
 
 /// `Action` of a POL2 rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Pol2Action {
     /// Enabling the Profile.
     #[serde(rename = "ENABLE")]
@@ -31,6 +33,7 @@ pub enum Pol2Action {
 
 /// `Qualification` of a POL2 rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Pol2Qualification {
     /// The action is not allowed.
     #[serde(rename = "Not-Allowed")]
@@ -42,6 +45,7 @@ pub enum Pol2Qualification {
 
 /// One POL2 rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Pol2Rule {
     /// `Subject`.
@@ -58,6 +62,7 @@ pub struct Pol2Rule {
 /// A Profile's POL2: a list of rules. Empty is valid and explicit (no
 /// restriction).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Pol2 {
     /// `Rule*`.
