@@ -142,17 +142,7 @@ pub(crate) async fn dispatch(run: &mut Run) -> R {
         AnyRequest::Es4SetFallbackAttribute(r) => {
             set_fallback(run, &r.body.eid, &r.body.iccid).await
         }
-        AnyRequest::Es4MasterDelete(r) => {
-            let b = &r.body;
-            let (_, profiles) = visible(run, &b.eid).await?;
-            owned(run, &profiles, &b.iccid)?;
-            Err(respond(FunctionExecutionStatus::failed_for(
-                subject::SM_DP,
-                reason::UNAVAILABLE,
-                b.iccid.as_str(),
-                "Master Delete needs a delete token from the SM-DP; no ES3 function to obtain it is implemented",
-            )))
-        }
+        AnyRequest::Es4MasterDelete(r) => master_delete(run, &r.body.eid, &r.body.iccid).await,
         other => Err(respond(FunctionExecutionStatus::failed(
             subject::FUNCTION,
             reason::UNSUPPORTED,
@@ -921,4 +911,98 @@ async fn audit(run: &mut Run, eid: &Eid, iccids: &[Iccid]) -> R {
     let (rec, profiles) = visible(run, eid).await?;
     let eis = eis_view(&run.inner, &run.access(), &rec, &profiles)?;
     Ok(run.ok(Some(AuditEisResponse { eis })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Master Delete.
+
+async fn master_delete(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
+    let plan: Option<(Aid, HexBytes, bool)> = match (
+        plan_field(run, "aid"),
+        plan_field(run, "token"),
+        plan_field(run, "installed"),
+    ) {
+        (Some(a), Some(t), Some(i)) => Some((a, t, i)),
+        _ => None,
+    };
+    let crt = crate::master_delete::token_crt(eid);
+    let (aid, token, installed) = match plan {
+        Some(p) => p,
+        None => {
+            let (_, profiles) = visible(run, eid).await?;
+            let p = owned(run, &profiles, iccid)?;
+            if p.state == ProfileState::Enabled {
+                return Err(wrong_state(iccid, "the enabled Profile cannot be deleted"));
+            }
+            if p.fallback {
+                return Err(wrong_state(
+                    iccid,
+                    "the Fall-back Profile cannot be master-deleted",
+                ));
+            }
+            let source = run
+                .inner
+                .delete_tokens
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let Some(source) = source else {
+                return Err(respond(FunctionExecutionStatus::failed_for(
+                    subject::SM_DP,
+                    reason::UNAVAILABLE,
+                    iccid.as_str(),
+                    "no Delete Token source is configured for Master Delete",
+                )));
+            };
+            let cmd = Delete::new(p.isd_p_aid.clone(), true).to_command();
+            let request = crate::master_delete::DeleteTokenRequest {
+                smdp_id: p.smdp_id.clone(),
+                eid: eid.clone(),
+                iccid: iccid.clone(),
+                isdp_aid: p.isd_p_aid.clone(),
+                p1: cmd.p1,
+                p2: cmd.p2,
+                crt: crt.clone(),
+            };
+            let token = source.delete_token(&request).await.map_err(|why| {
+                respond(FunctionExecutionStatus::failed_for(
+                    subject::SM_DP,
+                    reason::REFUSED,
+                    iccid.as_str(),
+                    &format!("the SM-DP gave no Delete Token: {why}"),
+                ))
+            })?;
+            let installed = p.state == ProfileState::Disabled;
+            // The token is one-time: kept in the plan so a resumed operation sends the same one.
+            run.set_plan(serde_json::json!({
+                "aid": p.isd_p_aid,
+                "token": HexBytes(token.clone()),
+                "installed": installed,
+            }))
+            .await?;
+            (p.isd_p_aid, HexBytes(token), installed)
+        }
+    };
+    let mut d = Delete::new(aid, true);
+    d.token_crt = Some(crt);
+    d.token = Some(token.0);
+    let out = run
+        .es5(
+            eid,
+            "master-delete",
+            JobTarget::IsdR,
+            apdus(&[d.to_command()])?,
+        )
+        .await?;
+    check(out, "MasterDelete", Some(iccid))?;
+    let prior = run.inner.store.get_profile(eid, iccid).await.ok();
+    match run.inner.store.delete_profile(eid, iccid).await {
+        Ok(()) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if installed && let Some(p) = prior {
+        let caller = run.state.caller.id.clone();
+        notify::profile_event(&run.inner, notify::Event::Deleted, &p, Some(&caller)).await;
+    }
+    Ok(run.ok(Some(Empty {})))
 }

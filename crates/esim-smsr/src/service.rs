@@ -109,7 +109,6 @@ fn is_quick(f: Function) -> bool {
             | Function::Es3ProfileDownloadCompleted
             | Function::Es3UpdatePolicyRules
             | Function::Es4UpdatePolicyRules
-            | Function::Es4MasterDelete
     )
 }
 
@@ -191,6 +190,7 @@ pub(crate) struct Inner {
     running: Mutex<HashSet<OperationId>>,
     eid_locks: Mutex<HashMap<Eid, Arc<tokio::sync::Mutex<()>>>>,
     tasks: Mutex<JoinSet<()>>,
+    pub delete_tokens: std::sync::RwLock<Option<Arc<dyn crate::master_delete::DeleteTokenSource>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -258,8 +258,21 @@ impl Smsr {
                 running: Mutex::new(HashSet::new()),
                 eid_locks: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
+                delete_tokens: std::sync::RwLock::new(None),
             }),
         })
+    }
+
+    /// Sets where Master Delete tokens come from (the SM-DPs; SGP.02 §3.10).
+    pub fn set_delete_token_source(
+        &self,
+        source: Arc<dyn crate::master_delete::DeleteTokenSource>,
+    ) {
+        *self
+            .inner
+            .delete_tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// The configuration.

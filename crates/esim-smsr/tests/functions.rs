@@ -1250,3 +1250,216 @@ async fn validity_period_expiry() {
     assert_eq!(status(&r), Status::Expired, "{r}");
     assert_eq!(e.card_state(0x11), Some(LifeCycle::Disabled));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Master Delete.
+
+#[derive(Debug)]
+struct Tokens(SecretKey);
+
+#[async_trait]
+impl esim_smsr::DeleteTokenSource for Tokens {
+    async fn delete_token(&self, r: &esim_smsr::DeleteTokenRequest) -> Result<Vec<u8>, String> {
+        assert_eq!(r.smdp_id, "smdp1");
+        esim_euicc::master_delete::compute_token(&self.0, r.p1, r.p2, &r.isdp_aid, &r.crt)
+            .map(|t| t.to_vec())
+            .ok_or_else(|| "CRT too long".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn master_delete_with_the_smdp_token_ignores_pol1_and_pol2() {
+    let store = memory();
+    let exec = Arc::new(CardExecutor::default());
+    let cb = Arc::new(Recorder::default());
+    let smsr = new_smsr(&store, &exec, &cb, 30_000);
+    let issued = issue(&pkis().pki, next_serial());
+    // The bootstrap Profile: POL1 "deletion not allowed", SCP03 keys known to its SM-DP.
+    let (boot_pkg, boot) = package_with(ICCID_B, 0x02);
+    let mac = SecretKey::new(&[0x22; 16]);
+    let keys = esim_crypto::scp03::StaticKeys::new(
+        0x30,
+        SecretKey::new(&[0x11; 16]),
+        mac.clone(),
+        SecretKey::new(&[0x33; 16]),
+    )
+    .unwrap();
+    exec.add(
+        Euicc::with_bootstrap_profile(
+            &issued,
+            CardConfig {
+                memory_capacity: 200_000,
+                default_isdp_quota: 40_000,
+            },
+            &boot_pkg,
+            keys,
+        )
+        .unwrap(),
+    );
+    let record = esim_store::ProfileRecord {
+        eid: issued.eid.clone(),
+        iccid: boot.clone(),
+        isd_p_aid: Aid::isd_p(Tar([0, 0, 0x10])),
+        mno_id: "mno1".into(),
+        smdp_id: "smdp1".into(),
+        profile_type: "bootstrap".into(),
+        state: esim_store::ProfileState::Enabled,
+        fallback: true,
+        subscription_address: Default::default(),
+        pol2: Some(json!({"Rule": [
+            {"Subject": "PROFILE", "Action": "DELETE", "Qualification": "Not-Allowed"}]})),
+        allocated_memory: 0,
+        free_memory: 0,
+        updated_at: Timestamp(0),
+    };
+    let st = smsr
+        .register_eis_with(
+            &eum(),
+            &issued.eis,
+            &Registration {
+                profiles: vec![record],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(st.is_executed());
+    let e = Env {
+        smsr,
+        store,
+        exec,
+        cb,
+        eid: issued.eid.clone(),
+        issued,
+        calls: Default::default(),
+    };
+    async fn md(e: &Env, boot: &Iccid) -> Value {
+        e.call(&mno1(), Function::Es4MasterDelete, e.eid_iccid(boot))
+            .await
+    }
+    // The enabled fall-back Profile can't be master-deleted.
+    assert_eq!(codes(&md(&e, &boot).await), ("8.2.1".into(), "3.5".into()));
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    e.call(&mno1(), Function::Es4SetFallbackAttribute, e.eid_iccid(&a))
+        .await;
+    assert_eq!(
+        status(&e.enable(&mno1(), &a).await),
+        Status::ExecutedSuccess
+    );
+    e.deliver_notifications(e.attach()).await;
+    // Ordinary deletion is refused by POL2 (and POL1 on the card).
+    let r = e
+        .call(&mno1(), Function::Es4DeleteProfile, e.eid_iccid(&boot))
+        .await;
+    assert_eq!(codes(&r), ("8.2.2".into(), "3.8".into()));
+    // No token source: unavailable.
+    assert_eq!(codes(&md(&e, &boot).await), ("8.8".into(), "3.7".into()));
+    // A token under the wrong key: the ISD-P refuses it.
+    e.smsr
+        .set_delete_token_source(Arc::new(Tokens(SecretKey::new(&[0x99; 16]))));
+    let r = md(&e, &boot).await;
+    assert_eq!(status(&r), Status::Failed);
+    assert_eq!(codes(&r).0, "8.4", "{r}");
+    assert_eq!(e.card_state(0x10), Some(LifeCycle::Disabled));
+    // The SM-DP's token: deleted regardless of POL1 and POL2.
+    e.smsr.set_delete_token_source(Arc::new(Tokens(mac)));
+    let r = md(&e, &boot).await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(e.card_state(0x10), None);
+    assert_eq!(e.state_of(&boot).await, None);
+    assert!(
+        e.cb.notifications("smdp1")
+            .contains(&Function::Es3HandleProfileDeletedNotification)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connectivity parameters and the runner.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_connectivity_parameters_reach_the_isd_p() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let r = e
+        .call(
+            &smdp(),
+            Function::Es3UpdateConnectivityParameters,
+            json!({"Eid": e.eid, "Iccid": a, "ConnectivityParameters": "A00412345678"}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    let stored = e.exec.with(&e.eid, |c| {
+        c.profiles()
+            .iter()
+            .find(|s| s.aid == Aid::isd_p(Tar([0, 0, 0x11])))
+            .and_then(|s| s.connectivity_parameters.clone())
+    });
+    assert_eq!(stored, Some(hex::decode("A00412345678").unwrap()));
+    // Another SM-DP may not.
+    let r = e
+        .call(
+            &caller("smdp2", role::SM_DP),
+            Function::Es3UpdateConnectivityParameters,
+            json!({"Eid": e.eid, "Iccid": a, "ConnectivityParameters": "A000"}),
+        )
+        .await;
+    assert_eq!(codes(&r), ("8.2.1".into(), "1.2".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_loop_resumes_an_abandoned_operation_and_stops_on_shutdown() {
+    let e = env(sqlite().await).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 400);
+    *e.exec.hang_after.lock().unwrap() = Some("enable".into());
+    let who = mno1();
+    let o = smsr1
+        .call(
+            &who,
+            request(Function::Es4EnableProfile, &who, "run-1", e.eid_iccid(&a)),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = o else {
+        panic!("expected Pending")
+    };
+    drop(smsr1);
+    *e.exec.hang_after.lock().unwrap() = None;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut cfg = config(400);
+    cfg.poll_interval = Duration::from_millis(50);
+    let runner = tokio::spawn(esim_smsr::run(
+        cfg,
+        e.store.clone(),
+        sealer(),
+        e.exec.clone(),
+        e.cb.clone(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let mut finished = false;
+    for _ in 0..200 {
+        let op = e.store.get_operation(&operation_id).await.unwrap();
+        if op.status.is_terminal() {
+            assert_eq!(op.status, esim_store::OperationStatus::Succeeded);
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(finished, "the runner resumed the operation");
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Enabled));
+    // The result also went to the caller as a callback.
+    assert!(e.cb.results("mno1") >= 1);
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("runner stops")
+        .unwrap()
+        .unwrap();
+}
