@@ -79,7 +79,7 @@ pub(crate) async fn drive_download(mut run: Run, recovered: bool) -> Step<()> {
         }
     }
     // 1. Allocate.
-    let inv = match allocate(&run, &body).await? {
+    let inv = match allocate(&run, &body, recovered).await? {
         Ok(inv) => inv,
         Err(status) => return run.finish(status, None).await,
     };
@@ -272,6 +272,7 @@ async fn fail_download(
 async fn allocate(
     run: &Run,
     body: &es2::DownloadProfileRequest,
+    recovered: bool,
 ) -> Step<Result<InventoryProfile, FunctionExecutionStatus>> {
     let store = &run.inner.store;
     let owner = &run.op.owner;
@@ -287,8 +288,11 @@ async fn allocate(
                 Err(StoreError::NotFound { .. }) => return Ok(Err(unknown_iccid(iccid))),
                 Err(e) => return Err(e.into()),
             };
-            // After a restart in this step, the allocation may be ours already.
-            if inv.state == InventoryState::Allocated && inv.eid.as_ref() == Some(&body.eid) {
+            // Resumed after a restart in this step: the allocation may be ours already.
+            if recovered
+                && inv.state == InventoryState::Allocated
+                && inv.eid.as_ref() == Some(&body.eid)
+            {
                 return Ok(Ok(inv));
             }
             match store.allocate_iccid(iccid, &body.eid, now).await {

@@ -822,3 +822,40 @@ async fn validity_period_passed_ends_expired_without_touching_the_card() {
         InventoryState::Released
     );
 }
+
+#[tokio::test]
+async fn two_concurrent_downloads_of_one_iccid_install_it_once() {
+    let b = stores().await.remove(1);
+    let store = b.store.clone();
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb, "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let one = download_request(
+        MNO,
+        "c1",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    let two = download_request(
+        MNO,
+        "c2",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    let caller = mno(MNO);
+    let (a, b2) = tokio::join!(smdp.call(&caller, one, WAIT), smdp.call(&caller, two, WAIT));
+    let mut statuses = [status(&done(a.unwrap())), status(&done(b2.unwrap()))];
+    statuses.sort_by_key(|s| s.status != Status::ExecutedSuccess);
+    assert_eq!(statuses[0].status, Status::ExecutedSuccess);
+    let d = statuses[1].status_code_data.clone().unwrap();
+    assert_eq!(
+        (d.subject_code.as_str(), d.reason_code.as_str()),
+        (subject::ICCID, reason::ALREADY_IN_USE)
+    );
+    assert_eq!(smsr.count("CreateISDP"), 1);
+    assert_eq!(smsr.card.lock().unwrap().registry().isdps().len(), 1);
+}
