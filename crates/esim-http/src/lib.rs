@@ -1,5 +1,5 @@
 //! The JSON-over-HTTP binding of the SGP.02 off-card functions (DESIGN §3.4, §4 adapters;
-//! digest §2.1 for the message shapes, docs/spec-choices.md rows 57 and 60).
+//! digest §2.1 for the message shapes, docs/spec-choices.md rows 57 and 64).
 //!
 //! - [`router`] / [`run`]: the server. `POST /api/v1/{interface}/{function}` runs one SGP.02
 //!   function (e.g. `/api/v1/ES3/CreateISDP`) on the [`FunctionService`] that serves it;
