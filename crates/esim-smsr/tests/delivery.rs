@@ -507,7 +507,6 @@ async fn two_jobs_run_in_order() {
 /// establishment (two ISD-R jobs), then SCP03t INITIALIZE UPDATE (`84`) goes raw to the new
 /// ISD-P, whose answer carries a card cryptogram the SM-DP's host side verifies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "CreateISDP over SMS answers 6A86: under investigation"]
 async fn isd_p_raw_job_reaches_the_card() {
     let mut lab = Lab::new(false).await;
     lab.start_device().await;
@@ -537,7 +536,12 @@ async fn isd_p_raw_job_reaches_the_card() {
     let (oc, m2) = oc.handle(&r1).unwrap();
     let keys_job = Es5Job {
         target: JobTarget::IsdR,
-        payload: apdus(&[command(StoreDataP1::sgp02_last_with_response(), 1, m2)]),
+        // Self-contained: other jobs (e.g. a notification confirmation) may run between two
+        // jobs of one operation, so the ISD-P is named again and the block starts a new chain.
+        payload: apdus(&[
+            Install::for_personalization(&aid),
+            command(StoreDataP1::sgp02_last_with_response(), 0, m2),
+        ]),
         step: "keys".into(),
     };
     let r2 = last_data(&execute(&d, &op, keys_job, in_minutes(10)).await);
