@@ -66,15 +66,45 @@ impl Backoff {
     }
 }
 
+/// Takes a `schema=NAME` query parameter out of a PostgreSQL URL (the store's own parameter:
+/// the tables live in that schema, so several stores — the SM-SR's and the SM-DP's, or test
+/// runs — can share one database).
+fn split_schema(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut schema = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| match kv.strip_prefix("schema=") {
+            Some(v) => {
+                schema = Some(v.to_string());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
+}
+
 /// Opens a store by URL: `memory:`, `sqlite:<path>` / `sqlite::memory:`, or
-/// `postgres://…` / `postgresql://…`. SQL backends are migrated on connect.
+/// `postgres://…` / `postgresql://…` (with `?schema=NAME` for the tables in their own schema).
+/// SQL backends are migrated on connect.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
     if url == "memory:" {
         Ok(Arc::new(MemoryStore::new()))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        match split_schema(url) {
+            (base, Some(schema)) => Ok(Arc::new(PgStore::connect_in_schema(&base, &schema).await?)),
+            (base, None) => Ok(Arc::new(PgStore::connect(&base).await?)),
+        }
     } else {
         Err(StoreError::Backend(format!(
             "unsupported store URL scheme in {:?} (memory:, sqlite:, postgres://)",
@@ -86,6 +116,25 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_parameter_is_taken_out() {
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=smsr"),
+            ("postgres://u@h/db".to_string(), Some("smsr".to_string()))
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db?sslmode=disable&schema=a_b&x=1"),
+            (
+                "postgres://u@h/db?sslmode=disable&x=1".to_string(),
+                Some("a_b".to_string())
+            )
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db"),
+            ("postgres://u@h/db".to_string(), None)
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
