@@ -335,6 +335,8 @@ impl Smsr {
         let start = tokio::time::Instant::now();
         loop {
             let notified = self.inner.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let op = self.inner.store.get_operation(id).await?;
             if op.status.is_terminal() {
                 return Ok(CallOutcome::Done(
@@ -438,9 +440,15 @@ impl FunctionService for Smsr {
             .min(inner.config.max_validity);
         let deadline = t.plus_ms(i64::from(validity.seconds()) * 1000).0;
         let request_hash = body_hash(&v);
+        // The EIS of RegisterEIS carries the initial ISD-R keys: the stored request is sealed.
+        let stored = if function == Function::Es1RegisterEis {
+            seal_request(inner.sealer.as_ref(), &v)?
+        } else {
+            v.clone()
+        };
         let state = OpState {
             function,
-            request: v.clone(),
+            request: stored,
             request_hash: request_hash.clone(),
             caller: caller.clone(),
             deadline,
@@ -698,10 +706,6 @@ impl Inner {
             (Some(e), false) => Some(self.eid_lock(e)),
             _ => None,
         };
-        let _guard = match &guard_lock {
-            Some(l) => Some(l.lock().await),
-            None => None,
-        };
         let renew = {
             let me = self.clone();
             let opm = run.op.clone();
@@ -729,8 +733,15 @@ impl Inner {
                 }
             }
         };
+        let work = async {
+            let _guard = match &guard_lock {
+                Some(l) => Some(l.lock().await),
+                None => None,
+            };
+            crate::ops::dispatch(&mut run).await
+        };
         let outcome = tokio::select! {
-            r = crate::ops::dispatch(&mut run) => r,
+            r = work => r,
             _ = renew => Err(RunErr::Lost("lease renewal ended".into())),
         };
         let result = match outcome {
@@ -785,7 +796,12 @@ impl Inner {
             at: now(),
             eid: eid.clone(),
             iccid,
-            isd_p_aid: None,
+            isd_p_aid: run
+                .state
+                .plan
+                .as_ref()
+                .and_then(|p| p.get("aid"))
+                .and_then(|a| serde_json::from_value(a.clone()).ok()),
             operator: Some(run.state.caller.id.clone()),
             function: op.kind.clone(),
             function_call_id: op.function_call_id.clone(),
@@ -864,9 +880,48 @@ impl Inner {
     }
 }
 
-/// Decodes the request of a running operation.
+const SEALED_REQUEST_AAD: &[u8] = b"operation-request";
+
+fn sealed_err(e: &dyn std::fmt::Display) -> RunErr {
+    RunErr::Respond(FunctionExecutionStatus::failed(
+        subject::SM_SR,
+        reason::EXECUTION_ERROR,
+        &format!("the stored request could not be opened: {e}"),
+    ))
+}
+
+/// `{"Header": …, "SealedBody": <sealed body JSON>}`.
+fn seal_request(
+    sealer: &dyn Sealer,
+    v: &serde_json::Value,
+) -> Result<serde_json::Value, ServiceError> {
+    let body = zeroize::Zeroizing::new(v.get("Body").map(|b| b.to_string()).unwrap_or_default());
+    let blob = sealer.seal(body.as_bytes(), SEALED_REQUEST_AAD)?;
+    Ok(serde_json::json!({
+        "Header": v.get("Header").cloned().unwrap_or(serde_json::Value::Null),
+        "SealedBody": blob,
+    }))
+}
+
+/// Decodes the request of a running operation (opening a sealed body).
 pub(crate) fn decode(run: &Run) -> Result<AnyRequest, RunErr> {
-    decode_request(run.state.function, &run.state.request.to_string()).map_err(|e| {
+    let req = &run.state.request;
+    let text = match req.get("SealedBody") {
+        Some(sealed) => {
+            let blob: esim_store::SealedBlob =
+                serde_json::from_value(sealed.clone()).map_err(|e| sealed_err(&e))?;
+            let body = run
+                .inner
+                .sealer
+                .open(&blob, SEALED_REQUEST_AAD)
+                .map_err(|e| sealed_err(&e))?;
+            let body = std::str::from_utf8(&body).map_err(|e| sealed_err(&e))?;
+            let header = req.get("Header").map(|h| h.to_string()).unwrap_or_default();
+            zeroize::Zeroizing::new(format!("{{\"Header\":{header},\"Body\":{body}}}"))
+        }
+        None => zeroize::Zeroizing::new(req.to_string()),
+    };
+    decode_request(run.state.function, &text).map_err(|e| {
         RunErr::Respond(FunctionExecutionStatus::failed(
             subject::REQUEST_FIELD,
             reason::INVALID_FORMAT,

@@ -592,6 +592,22 @@ async fn register_eis_then_get_eis_and_duplicate() {
         let opened =
             esim_smsr::keys::open_keyset(sealer().as_ref(), &e.eid, 1, &ks[0].keys).unwrap();
         assert_eq!(opened, e.issued.eis.eum_signed_info.isd_r.keysets[0]);
+        // The stored operation of RegisterEIS holds the request sealed: no key in clear.
+        let op = e
+            .store
+            .find_operation(&eum().id, "call-0")
+            .await
+            .unwrap()
+            .expect("the RegisterEIS operation");
+        assert!(op.state.get("request").unwrap().get("SealedBody").is_some());
+        let psk = hex::encode_upper(e.issued.scp81[0].psk.expose());
+        assert!(!op.state.to_string().contains(&kic) && !op.state.to_string().contains(&psk));
+        assert!(
+            !op.state
+                .to_string()
+                .to_lowercase()
+                .contains(&kic.to_lowercase())
+        );
         // Registered twice: 8.1.1 / 3.3.
         let r = e
             .call(
