@@ -718,7 +718,7 @@ pub(crate) async fn drive_forward(mut run: Run) -> Step<()> {
                 release(&run).await;
             }
             let body = if run.st.function == esim_proto::Function::Es2GetEis {
-                body
+                body.and_then(|b| own_profiles_only(b, &run.op.owner))
             } else {
                 None
             };
@@ -728,6 +728,14 @@ pub(crate) async fn drive_forward(mut run: Run) -> Step<()> {
 }
 
 type Forward = (String, AnyRequest, Option<Iccid>);
+
+/// The EIS of an ES3.GetEIS answer as the MNO may see it: the SM-SR cannot tell which MNO
+/// asked (the SM-DP is its caller), so the SM-DP keeps only the requester's own Profiles.
+fn own_profiles_only(body: serde_json::Value, owner: &str) -> Option<serde_json::Value> {
+    let mut r: es2::GetEisResponse = serde_json::from_value(body).ok()?;
+    r.eis.profiles.retain(|p| p.mno_id == owner);
+    serde_json::to_value(r).ok()
+}
 
 fn forward_request(run: &Run) -> Step<Result<Forward, FunctionExecutionStatus>> {
     let h = req_header(run, "es3")?;

@@ -739,6 +739,38 @@ async fn get_eis_and_update_policy_rules_are_forwarded() {
     assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
     let eis: es2::GetEisResponse = serde_json::from_value(v["Body"].clone()).unwrap();
     assert_eq!(eis.eis.eid(), &issued.eid);
+    // With Profiles of two MNOs on the card, each MNO sees only its own.
+    let info = |iccid: &str, owner: &str, tar: u8| esim_proto::eis::ProfileInfo {
+        iccid: Iccid::with_luhn(iccid).unwrap(),
+        isd_p_aid: esim_codec::Aid::isd_p(esim_codec::Tar([0, 0, tar])),
+        mno_id: owner.into(),
+        fallback_attribute: false,
+        subscription_address: None,
+        state: esim_proto::eis::ProfileState::Disabled,
+        smdp_id: "smdp-1".into(),
+        profile_type: None,
+        allocated_memory: 1,
+        free_memory: 1,
+        pol2: Default::default(),
+    };
+    *smsr.listed.lock().unwrap() = vec![
+        info("898800000000000010", MNO, 0x30),
+        info("898800000000000020", MNO2, 0x31),
+    ];
+    for (who, fcid) in [(MNO, "g3"), (MNO2, "g4")] {
+        let get = AnyRequest::Es2GetEis(Request {
+            header: header(who, fcid),
+            body: es2::GetEisRequest {
+                eid: issued.eid.clone(),
+                smsr_id: SMSR.into(),
+            },
+        });
+        let v = done(smdp.call(&mno(who), get, WAIT).await.unwrap());
+        let eis: es2::GetEisResponse = serde_json::from_value(v["Body"].clone()).unwrap();
+        assert_eq!(eis.eis.profiles.len(), 1, "{who}");
+        assert_eq!(eis.eis.profiles[0].mno_id, who);
+    }
+    smsr.listed.lock().unwrap().clear();
     // An SM-SR without an ES3 connection.
     let get = AnyRequest::Es2GetEis(Request {
         header: header(MNO, "g2"),

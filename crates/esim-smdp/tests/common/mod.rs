@@ -260,6 +260,8 @@ pub struct FakeSmsr {
     pub card: Mutex<Euicc>,
     eis: Eis,
     profiles: Mutex<HashMap<Iccid, Aid>>,
+    /// Profiles listed in the EIS (what GetEIS returns).
+    pub listed: Mutex<Vec<esim_proto::eis::ProfileInfo>>,
     next_tar: AtomicU32,
     /// Function names (and SendData targets) in call order.
     pub calls: Mutex<Vec<String>>,
@@ -280,6 +282,7 @@ impl FakeSmsr {
             card: Mutex::new(card),
             eis: Eis::from_document(&issued.eis, SMSR).unwrap(),
             profiles: Mutex::new(HashMap::new()),
+            listed: Mutex::new(Vec::new()),
             next_tar: AtomicU32::new(0x20),
             calls: Mutex::new(Vec::new()),
             answered: Mutex::new(HashMap::new()),
@@ -337,12 +340,13 @@ impl FakeSmsr {
         };
         let sw_ok = |rs: &[ResponseApdu]| rs.last().is_some_and(|r| r.is_success());
         match request {
-            AnyRequest::Es3GetEis(_) => ok(Some(
-                serde_json::to_value(es2::GetEisResponse {
-                    eis: self.eis.redacted(),
-                })
-                .unwrap(),
-            )),
+            AnyRequest::Es3GetEis(_) => {
+                let mut eis = self.eis.redacted();
+                eis.profiles = self.listed.lock().unwrap().clone();
+                ok(Some(
+                    serde_json::to_value(es2::GetEisResponse { eis }).unwrap(),
+                ))
+            }
             AnyRequest::Es3CreateIsdp(r) => {
                 let n = self.next_tar.fetch_add(1, Ordering::SeqCst) as u8;
                 let aid = Aid::isd_p(Tar([0x00, 0x00, n]));
