@@ -53,10 +53,18 @@ fn issue(pki: &TestPki, serial: u64) -> IssuedEuicc {
     pki::issue_euicc(&pki.eum, &pki.ci.cert, &p).unwrap()
 }
 
+/// EID serials unique across runs (a PostgreSQL database outlives the test process).
 fn next_serial() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(100);
-    N.fetch_add(1, Ordering::SeqCst)
+    static N: AtomicU64 = AtomicU64::new(0);
+    static BASE: OnceLock<u64> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        (t.as_micros() as u64 % 1_000_000_000_000) * 1000
+    });
+    base + N.fetch_add(1, Ordering::SeqCst)
 }
 
 /// The TS.48 package from the vectors.
@@ -374,7 +382,8 @@ async fn done(o: CallOutcome) -> Value {
 impl Env {
     fn fcid(&self) -> String {
         format!(
-            "call-{}",
+            "{}-{}",
+            self.eid.as_str(),
             self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         )
     }
@@ -561,13 +570,23 @@ impl Env {
     }
 }
 
+/// Memory and SQLite, and PostgreSQL when `ESIM_TEST_PG_URL` is set.
 fn both_stores() -> Vec<&'static str> {
-    vec!["memory", "sqlite"]
+    if std::env::var("ESIM_TEST_PG_URL").is_ok() {
+        vec!["memory", "sqlite", "postgres"]
+    } else {
+        println!("SKIP postgres variant: ESIM_TEST_PG_URL not set");
+        vec!["memory", "sqlite"]
+    }
 }
 
 async fn store_named(name: &str) -> Arc<dyn Store> {
     match name {
         "memory" => memory(),
+        "postgres" => {
+            let url = std::env::var("ESIM_TEST_PG_URL").unwrap();
+            Arc::new(esim_store::PgStore::connect(&url).await.unwrap())
+        }
         _ => sqlite().await,
     }
 }
@@ -595,7 +614,7 @@ async fn register_eis_then_get_eis_and_duplicate() {
         // The stored operation of RegisterEIS holds the request sealed: no key in clear.
         let op = e
             .store
-            .find_operation(&eum().id, "call-0")
+            .find_operation(&eum().id, &format!("{}-0", e.eid.as_str()))
             .await
             .unwrap()
             .expect("the RegisterEIS operation");
@@ -1176,6 +1195,7 @@ async fn restart_mid_operation_resumes_to_completion() {
         let e = env(store_named(s).await).await;
         let (pa, a) = package_with(ICCID_A, 0);
         e.download(0x11, pa, &a, "mno1", json!({})).await;
+        let restart_id = format!("{}-restart", e.eid.as_str());
         // A short-lease SM-SR is killed after the card executed the enable but before the
         // answer came back.
         let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 600);
@@ -1187,7 +1207,7 @@ async fn restart_mid_operation_resumes_to_completion() {
                 request(
                     Function::Es4EnableProfile,
                     &who,
-                    "restart-1",
+                    &restart_id,
                     e.eid_iccid(&a),
                 ),
                 Duration::from_millis(300),
@@ -1231,7 +1251,7 @@ async fn restart_mid_operation_resumes_to_completion() {
                     request(
                         Function::Es4EnableProfile,
                         &who,
-                        "restart-1",
+                        &restart_id,
                         e.eid_iccid(&a),
                     ),
                     Duration::from_secs(5),
