@@ -891,3 +891,74 @@ async fn two_concurrent_downloads_of_one_iccid_install_it_once() {
     assert_eq!(smsr.count("CreateISDP"), 1);
     assert_eq!(smsr.card.lock().unwrap().registry().isdps().len(), 1);
 }
+
+#[tokio::test]
+async fn a_slow_smsr_call_keeps_the_lease() {
+    let b = stores().await.remove(1);
+    let store = b.store.clone();
+    let (pki, issued) = pki_and_card();
+    let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+    fake.hold_send = Some(3);
+    let smsr = Arc::new(fake);
+    let cb = Arc::new(Recorder::default());
+    let first = smdp(
+        &pki,
+        store.clone(),
+        smsr.clone(),
+        cb.clone(),
+        "replica-a",
+        |c| c.lease = Duration::from_secs(6),
+    );
+    let iccid = import(&first, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "slow",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    let blocked = smsr.blocked.notified();
+    let CallOutcome::Pending { operation_id, .. } =
+        first.call(&mno(MNO), req, Duration::ZERO).await.unwrap()
+    else {
+        panic!("expected Pending")
+    };
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("reached SendData #3");
+    // The lease is renewed while the SendData is outstanding.
+    let until = |op: esim_store::Operation| op.lease.unwrap().until;
+    let held = until(store.get_operation(&operation_id).await.unwrap());
+    let mut renewed = held;
+    for _ in 0..1200 {
+        renewed = until(store.get_operation(&operation_id).await.unwrap());
+        if renewed > held {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(renewed > held, "lease never renewed");
+    // So another replica finds nothing abandoned.
+    let second = smdp(
+        &pki,
+        b.reopen().await,
+        smsr.clone(),
+        cb,
+        "replica-b",
+        |_| {},
+    );
+    assert_eq!(second.recover(esim_service::now()).await.unwrap(), 0);
+    smsr.release.notify_one();
+    let v = done(first.outcome(&mno(MNO), &operation_id, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    assert_eq!(
+        smsr.card
+            .lock()
+            .unwrap()
+            .registry()
+            .enabled()
+            .unwrap()
+            .iccid,
+        Some(iccid)
+    );
+}

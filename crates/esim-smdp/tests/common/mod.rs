@@ -268,6 +268,10 @@ pub struct FakeSmsr {
     answered: Mutex<HashMap<String, serde_json::Value>>,
     /// Block forever on this SendData (1-based), simulating an SM-DP crash mid-download.
     pub block_send: Option<u32>,
+    /// Hold this SendData (1-based) until [`FakeSmsr::release`] is notified (a slow SM-SR).
+    pub hold_send: Option<u32>,
+    /// Lets a held SendData go on.
+    pub release: tokio::sync::Notify,
     /// Block forever on ProfileDownloadCompleted (first time only).
     pub block_completed: bool,
     sends: AtomicU32,
@@ -287,6 +291,8 @@ impl FakeSmsr {
             calls: Mutex::new(Vec::new()),
             answered: Mutex::new(HashMap::new()),
             block_send: None,
+            hold_send: None,
+            release: tokio::sync::Notify::new(),
             block_completed: false,
             sends: AtomicU32::new(0),
             completed_seen: AtomicU32::new(0),
@@ -380,6 +386,10 @@ impl FakeSmsr {
                 if self.block_send == Some(n) {
                     self.blocked.notify_one();
                     std::future::pending::<()>().await;
+                }
+                if self.hold_send == Some(n) {
+                    self.blocked.notify_one();
+                    self.release.notified().await;
                 }
                 let target = (r.body.sd_aid != Aid::isd_r()).then_some(&r.body.sd_aid);
                 let out = self
