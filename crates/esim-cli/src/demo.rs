@@ -63,16 +63,14 @@ fn token() -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(format!("tok-{}", mno::fresh_call_id()?)))
 }
 
+/// Progress lines on standard error (also with `--json`, whose summary goes to standard output).
 struct Progress {
     t0: Instant,
-    json: bool,
 }
 
 impl Progress {
     fn line(&self, text: &str) {
-        if !self.json {
-            eprintln!("[{:>6.1}s] {text}", self.t0.elapsed().as_secs_f64());
-        }
+        eprintln!("[{:>6.1}s] {text}", self.t0.elapsed().as_secs_f64());
     }
 }
 
@@ -97,10 +95,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<()> {
 
 #[allow(clippy::too_many_lines)]
 async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
-    let p = Progress {
-        t0: Instant::now(),
-        json: out.json,
-    };
+    let p = Progress { t0: Instant::now() };
     let (template_path, template) = lab::find_template(args.template.as_deref())?;
     p.line(&format!("SAIP template {}", template_path.display()));
     let lab = lab::prepare(&args.dir, args.cards, &template, &mut |l| p.line(l))?;
