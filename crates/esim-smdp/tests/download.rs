@@ -962,3 +962,39 @@ async fn a_slow_smsr_call_keeps_the_lease() {
         Some(iccid)
     );
 }
+
+#[tokio::test]
+async fn a_corrupted_answer_at_any_step_cleans_up() {
+    let (pki, issued) = pki_and_card();
+    // SendData 1-2: ECKA over the ISD-R; 3: `84`; 4: `85`; 5 and on: the `86` chunks.
+    for n in 1..=6 {
+        let b = stores().await.remove(0);
+        let store = b.store.clone();
+        let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+        fake.corrupt_send = Some(n);
+        let smsr = Arc::new(fake);
+        let cb = Arc::new(Recorder::default());
+        let smdp = smdp(&pki, store.clone(), smsr.clone(), cb, "r1", |_| {});
+        let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "bad",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            true,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::Failed, "step {n}: {v}");
+        assert_eq!(smsr.count("DeleteISDP"), 1, "step {n}");
+        assert_eq!(smsr.count("ProfileDownloadCompleted"), 0, "step {n}");
+        assert!(
+            smsr.card.lock().unwrap().registry().isdps().is_empty(),
+            "step {n}: ISD-P left"
+        );
+        assert_eq!(
+            store.get_inventory(&iccid).await.unwrap().state,
+            InventoryState::Released,
+            "step {n}"
+        );
+    }
+}

@@ -268,6 +268,8 @@ pub struct FakeSmsr {
     answered: Mutex<HashMap<String, serde_json::Value>>,
     /// Block forever on this SendData (1-based), simulating an SM-DP crash mid-download.
     pub block_send: Option<u32>,
+    /// Corrupt the answer of this SendData (1-based): one byte of `EuiccResponseData` flipped.
+    pub corrupt_send: Option<u32>,
     /// Hold this SendData (1-based) until [`FakeSmsr::release`] is notified (a slow SM-SR).
     pub hold_send: Option<u32>,
     /// Lets a held SendData go on.
@@ -292,6 +294,7 @@ impl FakeSmsr {
             answered: Mutex::new(HashMap::new()),
             block_send: None,
             hold_send: None,
+            corrupt_send: None,
             release: tokio::sync::Notify::new(),
             block_completed: false,
             sends: AtomicU32::new(0),
@@ -399,6 +402,13 @@ impl FakeSmsr {
                     .admin_script(target, r.body.data.as_bytes());
                 if out.status != ScriptStatus::Ok {
                     return failed(out.status.header_value());
+                }
+                let mut out = out;
+                if self.corrupt_send == Some(n) {
+                    let i = out.response.len() / 2;
+                    if let Some(b) = out.response.get_mut(i) {
+                        *b ^= 0x5A;
+                    }
                 }
                 ok(Some(
                     serde_json::to_value(es3::SendDataResponse {
