@@ -11,12 +11,13 @@ pub mod delivery;
 pub mod es1;
 pub mod keys;
 pub mod master_delete;
-mod notify;
+pub mod notify;
 mod ops;
 pub mod service;
 
 pub use es1::Registration;
 pub use master_delete::{DeleteTokenRequest, DeleteTokenSource};
+pub use notify::SinkSlot;
 pub use service::{SERVED, Smsr, SmsrConfig, run};
 
 /// `3A05` SetFallbackAttribute STORE DATA payload tag (SGP.02 v4 §3.27; the value is

@@ -208,3 +208,42 @@ impl NotificationSink for crate::Smsr {
             .map_err(DeliveryError::Store)
     }
 }
+
+/// A [`NotificationSink`] that can be handed to the ES5 delivery before the [`crate::Smsr`]
+/// exists (the delivery needs a sink, the SM-SR needs the delivery as its executor): attach the
+/// SM-SR afterwards with [`SinkSlot::attach`]. Until then, and after the SM-SR is gone,
+/// notifications are refused (not confirmed, so the card sends them again).
+#[derive(Debug, Default)]
+pub struct SinkSlot(std::sync::OnceLock<std::sync::Weak<Inner>>);
+
+impl SinkSlot {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes notifications to `smsr` (the first attach wins).
+    pub fn attach(&self, smsr: &crate::Smsr) {
+        let _ = self.0.set(Arc::downgrade(&smsr.inner));
+    }
+}
+
+#[async_trait]
+impl NotificationSink for SinkSlot {
+    async fn on_notification(
+        &self,
+        eid: &Eid,
+        notification: Notification,
+        seq: u16,
+    ) -> Result<(), DeliveryError> {
+        let inner = self
+            .0
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or(DeliveryError::Shutdown)?;
+        inner
+            .on_card_notification(eid, &notification, seq)
+            .await
+            .map_err(DeliveryError::Store)
+    }
+}

@@ -1,0 +1,323 @@
+//! The SM-SR's functions over the real ES5 delivery: the embedded SMSC simulator (SMPP), the
+//! device agent hosting a software eUICC with a TS.48 bootstrap profile, SCP80 over SMS and a
+//! SQLite store. The EIS is registered through the SM-SR (ES1, with the bootstrap Profile and
+//! the MSISDN), the device's first attach declares the eUICC (a notification routed through
+//! [`esim_smsr::SinkSlot`] to the SM-SR), and ES4.AuditEIS / SetFallbackAttribute run on the
+//! card over SMS. Every wait is bounded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use esim_codec::{Aid, Iccid, Imsi, Tar};
+use esim_crypto::SecretKey;
+use esim_crypto::cert::Date;
+use esim_crypto::pki::{self, EuiccParams, PkiParams, TestPki};
+use esim_crypto::scp03::StaticKeys;
+use esim_device::config::{CardEntry, DeviceConfig};
+use esim_device::store::{self as card_store, Bootstrap};
+use esim_device::{Device, EventKind, Listeners};
+use esim_euicc::{CardConfig, Euicc};
+use esim_proto::common::Status;
+use esim_proto::function::{Function, decode_request};
+use esim_service::{CallOutcome, Callback, Callbacks, Caller, ClientError, FunctionService, role};
+use esim_smpp::Password;
+use esim_smpp::smsc::SmscConfig;
+use esim_smsr::delivery::{Delivery, DeliveryConfig, DeliveryListeners, SmppSettings};
+use esim_smsr::{Registration, SinkSlot, Smsr, SmsrConfig};
+use esim_store::{AesSealer, Backoff, ProfileRecord, ProfileState, Sealer, Store, Timestamp};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const MSISDN: &str = "447700900077";
+const SMSR_ADDRESS: &str = "SMSR";
+const LIMIT: Duration = Duration::from_secs(90);
+const BOOT_ICCID: &str = "8949449999000000029";
+
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<(String, Callback)>>);
+
+#[async_trait]
+impl Callbacks for Recorder {
+    async fn deliver(&self, party: &str, message: Callback) -> Result<(), ClientError> {
+        self.0.lock().unwrap().push((party.into(), message));
+        Ok(())
+    }
+}
+
+fn delivery_config(smsc: &str) -> DeliveryConfig {
+    let mut c = DeliveryConfig::new(
+        SMSR_ADDRESS,
+        SmppSettings {
+            server: smsc.to_string(),
+            system_id: "smsr".into(),
+            password: Password::new("pw"),
+        },
+    );
+    c.initial_timeout_ms = 4_000;
+    c.max_attempts = 3;
+    c.backoff = Backoff {
+        base_ms: 200,
+        max_ms: 1_000,
+    };
+    c.poll_interval_ms = 100;
+    c
+}
+
+fn request(f: Function, who: &Caller, fcid: &str, body: Value) -> esim_proto::AnyRequest {
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": who.id, "FunctionCallIdentifier": fcid,
+                   "ValidityPeriod": 300},
+        "Body": body,
+    });
+    decode_request(f, &j.to_string()).unwrap()
+}
+
+async fn call(smsr: &Smsr, who: &Caller, f: Function, fcid: &str, body: Value) -> Value {
+    let o = tokio::time::timeout(LIMIT, smsr.call(who, request(f, who, fcid, body), LIMIT))
+        .await
+        .expect("answered within the limit")
+        .unwrap();
+    match o {
+        CallOutcome::Done(v) => v,
+        other => panic!("not done: {other:?}"),
+    }
+}
+
+fn status(v: &Value) -> Status {
+    esim_service::status_of(v).expect("status").status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn functions_over_sms_with_the_device_agent() {
+    let pki = TestPki::generate(&PkiParams::test_defaults(Date::new(2025, 1, 1).unwrap())).unwrap();
+    let eid = pki::eid_from_prefix("8904903277", 5).unwrap();
+    let p = EuiccParams::test_defaults(eid.clone(), Date::new(2025, 2, 1).unwrap(), 3650).unwrap();
+    let issued = pki::issue_euicc(&pki.eum, &pki.ci.cert, &p).unwrap();
+
+    // The card with its bootstrap profile, in the device agent's directory.
+    let dir = tempfile::tempdir().unwrap();
+    let card_dir = dir.path().join("card");
+    let template = std::fs::read(
+        esim_vectors::saip_files()
+            .into_iter()
+            .find(|p| p.ends_with("TS48V1-A-UNIQUE.der"))
+            .expect("TS.48 template"),
+    )
+    .unwrap();
+    let boot_iccid = Iccid::parse(BOOT_ICCID).unwrap();
+    let package = card_store::personalize(&Bootstrap {
+        template,
+        iccid: Some(boot_iccid.clone()),
+        imsi: Some(Imsi::parse("001010000000077").unwrap()),
+    })
+    .unwrap();
+    let keys = StaticKeys::new(
+        0x30,
+        SecretKey::random(16).unwrap(),
+        SecretKey::random(16).unwrap(),
+        SecretKey::random(16).unwrap(),
+    )
+    .unwrap();
+    let card = Euicc::with_bootstrap_profile(
+        &issued,
+        CardConfig {
+            memory_capacity: 300_000,
+            default_isdp_quota: 60_000,
+        },
+        &package,
+        keys,
+    )
+    .unwrap();
+    std::fs::create_dir_all(&card_dir).unwrap();
+    card_store::save_card(&card_dir, &card).unwrap();
+
+    // SMSC.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smsc = l.local_addr().unwrap().to_string();
+    let (smsc_stop, smsc_rx) = oneshot::channel::<()>();
+    tokio::spawn(esim_smpp::smsc::run(SmscConfig::default(), l, async {
+        let _ = smsc_rx.await;
+    }));
+
+    // Store, delivery and SM-SR wired through the sink slot.
+    let store: Arc<dyn Store> =
+        esim_store::connect(&format!("sqlite:{}", dir.path().join("smsr.db").display()))
+            .await
+            .unwrap();
+    let sealer: Arc<dyn Sealer> =
+        Arc::new(AesSealer::new("k1", &SecretKey::random(32).unwrap()).unwrap());
+    let slot = Arc::new(SinkSlot::new());
+    let delivery = Delivery::new(
+        delivery_config(&smsc),
+        store.clone(),
+        sealer.clone(),
+        slot.clone(),
+    )
+    .unwrap();
+    let cb = Arc::new(Recorder::default());
+    let smsr = Arc::new(
+        Smsr::new(
+            SmsrConfig::new("smsr1", pki.ci.cert.clone(), vec![pki.eum.cert.clone()]),
+            store.clone(),
+            sealer.clone(),
+            Arc::new(delivery.clone()),
+            cb.clone(),
+        )
+        .unwrap(),
+    );
+    slot.attach(&smsr);
+
+    // ES1 with the bootstrap Profile and the MSISDN the delivery sends SMS to.
+    let eum = Caller {
+        id: pki.eum.id.clone(),
+        roles: vec![role::EUM.into()],
+    };
+    let boot = ProfileRecord {
+        eid: eid.clone(),
+        iccid: boot_iccid.clone(),
+        isd_p_aid: Aid::isd_p(Tar([0, 0, 0x10])),
+        mno_id: "mno1".into(),
+        smdp_id: "smdp1".into(),
+        profile_type: "bootstrap".into(),
+        state: ProfileState::Enabled,
+        fallback: true,
+        subscription_address: Default::default(),
+        pol2: None,
+        allocated_memory: 0,
+        free_memory: 0,
+        updated_at: Timestamp(0),
+    };
+    let st = smsr
+        .register_eis_with(
+            &eum,
+            &issued.eis,
+            &Registration {
+                msisdn: Some(MSISDN.into()),
+                profiles: vec![boot],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(st.is_executed(), "{st:?}");
+
+    let (dstop, drx) = oneshot::channel::<()>();
+    let d2 = delivery.clone();
+    let dtask = tokio::spawn(async move {
+        d2.run(DeliveryListeners::default(), async {
+            let _ = drx.await;
+        })
+        .await
+    });
+
+    // The device.
+    let mut config = DeviceConfig::default();
+    config.cards.push(CardEntry {
+        dir: card_dir.clone(),
+        msisdn: MSISDN.into(),
+        system_id: Some("device77".into()),
+    });
+    config.smsc.address = smsc.clone();
+    config.smsr.sms_address = SMSR_ADDRESS.into();
+    config.network.reachable = vec!["00101".into()];
+    config.timing.notification_retry_ms = 1_500;
+    let device = Arc::new(Device::new(config).unwrap());
+    let mut events = device.events();
+    let (vstop, vrx) = oneshot::channel::<()>();
+    let dev = device.clone();
+    let vtask = tokio::spawn(async move {
+        dev.run(Listeners::default(), async {
+            let _ = vrx.await;
+        })
+        .await
+    });
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Ok(e) = events.recv().await
+                && matches!(e.kind, EventKind::Started)
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("device started");
+
+    // ES4.AuditEIS by the bootstrap Profile's MNO: GET DATA + GET STATUS over SMS (SCP80).
+    let mno = Caller {
+        id: "mno1".into(),
+        roles: vec![role::MNO.into()],
+    };
+    let r = call(
+        &smsr,
+        &mno,
+        Function::Es4AuditEis,
+        "e2e-audit",
+        json!({ "Eid": eid }),
+    )
+    .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    let info = &r["Body"]["Eis"]["ProfileInfo"][0];
+    assert_eq!(info["Iccid"], json!(boot_iccid));
+    assert_eq!(info["State"], "Enabled");
+    assert_eq!(info["FallbackAttribute"], true);
+    assert!(info["AllocatedMemory"].as_u64().unwrap() > 0, "{info}");
+    let rec = store.get_eis(&eid).await.unwrap();
+    assert!(rec.last_audit.is_some());
+    assert_eq!(rec.additional_properties["msisdn"], MSISDN);
+
+    // The device's first attach declared the eUICC; the notification reached the SM-SR through
+    // the slot and was confirmed (the card's pending list empties).
+    let confirmed = tokio::time::timeout(LIMIT, async {
+        loop {
+            let mut confirmation_done = false;
+            let mut id = 1;
+            while let Ok(c) = store.get_command(id).await {
+                let text = String::from_utf8_lossy(&c.payload).to_string();
+                if text.contains("3A08") && c.status == esim_store::CommandStatus::Done {
+                    confirmation_done = true;
+                }
+                id += 1;
+            }
+            let card = card_store::load_card(&card_dir).unwrap();
+            if confirmation_done && card.registry().notifications().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(confirmed.is_ok(), "the declaration was confirmed");
+
+    // A second identical request is answered from the operation, not sent again.
+    let commands_before = store.pending_commands(&eid).await.unwrap().len();
+    let r2 = call(
+        &smsr,
+        &mno,
+        Function::Es4AuditEis,
+        "e2e-audit",
+        json!({ "Eid": eid }),
+    )
+    .await;
+    assert_eq!(r2, r);
+    assert_eq!(
+        store.pending_commands(&eid).await.unwrap().len(),
+        commands_before
+    );
+
+    let _ = vstop.send(());
+    tokio::time::timeout(LIMIT, vtask)
+        .await
+        .expect("device stops")
+        .unwrap()
+        .unwrap();
+    let _ = dstop.send(());
+    tokio::time::timeout(LIMIT, dtask)
+        .await
+        .expect("delivery stops")
+        .unwrap()
+        .unwrap();
+    drop(smsc_stop);
+}
