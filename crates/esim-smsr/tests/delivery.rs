@@ -143,6 +143,10 @@ struct Lab {
     delivery: Option<(Delivery, Running<Result<(), RunError>>)>,
     https_addr: Option<String>,
     https_listener: Option<TcpListener>,
+    /// The device posts notifications by HTTPS (`?msg=`) instead of SMS.
+    notify_https: bool,
+    /// Device events received while waiting for it to start.
+    seen: Vec<EventKind>,
 }
 
 fn config(smsc: &str) -> DeliveryConfig {
@@ -202,6 +206,8 @@ impl Lab {
             delivery: None,
             https_addr,
             https_listener,
+            notify_https: false,
+            seen: Vec::new(),
         };
         lab.register(https).await;
         lab
@@ -321,6 +327,9 @@ impl Lab {
         config.network.reachable = vec!["00101".into()];
         config.timing.notification_retry_ms = 1_500;
         config.timing.admin_backoff_ms = 100;
+        if self.notify_https {
+            config.smsr.notification_transport = esim_device::config::NotificationTransport::Https;
+        }
         let device = Arc::new(Device::new(config).unwrap());
         let mut events = device.events();
         let (tx, rx) = oneshot::channel::<()>();
@@ -331,10 +340,13 @@ impl Lab {
             })
             .await
         });
+        let mut seen = Vec::new();
         tokio::time::timeout(LIMIT, async {
             loop {
                 if let Ok(e) = events.recv().await {
-                    if matches!(e.kind, EventKind::Started) {
+                    let started = matches!(e.kind, EventKind::Started);
+                    seen.push(e.kind);
+                    if started {
                         return;
                     }
                 }
@@ -342,6 +354,7 @@ impl Lab {
         })
         .await
         .expect("device started");
+        self.seen = seen;
         self.events = Some(events);
         self.device = Some(Running { stop: tx, task });
     }
@@ -363,6 +376,25 @@ impl Lab {
 
     async fn pending(&self) -> Vec<esim_store::QueuedCommand> {
         self.store.pending_commands(&eid()).await.unwrap()
+    }
+
+    /// Waits for a device event matching `pred` (also among those seen during start-up).
+    async fn event(&mut self, pred: impl Fn(&EventKind) -> bool) -> EventKind {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let events = self.events.as_mut().expect("device running");
+        tokio::time::timeout(LIMIT, async {
+            loop {
+                if let Ok(e) = events.recv().await {
+                    if pred(&e.kind) {
+                        return e.kind;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the device event within the limit")
     }
 
     /// Every command ever queued (ids are 1, 2, 3, ...).
@@ -682,24 +714,29 @@ async fn get_status_over_https_session() {
     let op = OperationId::random().unwrap();
     let out = execute(&d, &op, get_status_job("status"), in_minutes(10)).await;
     assert_bootstrap_listed(&out);
-    let mut events = lab.events.take().unwrap();
-    let ev = tokio::time::timeout(LIMIT, async {
-        loop {
-            if let Ok(e) = events.recv().await {
-                if let EventKind::AdminSession { .. } = e.kind {
-                    return e.kind;
-                }
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let ev = lab
+        .event(|k| matches!(k, EventKind::AdminSession { .. }))
+        .await;
     assert!(
         matches!(ev, EventKind::AdminSession { success: true, scripts, .. } if scripts >= 1),
         "{ev:?}"
     );
     lab.stop_delivery().await;
     lab.stop_device().await;
+}
+
+async fn first_notification(sink: &Sink) -> (Eid, Notification, u16) {
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let n = sink.notify.notified();
+            if let Some(first) = sink.got.lock().unwrap().first() {
+                return first.clone();
+            }
+            n.await;
+        }
+    })
+    .await
+    .expect("a notification")
 }
 
 /// The card's pending notification (its declaration at first attach, by SMS) reaches the sink;
@@ -709,19 +746,7 @@ async fn notification_reaches_the_sink_and_is_confirmed() {
     let mut lab = Lab::new(false).await;
     lab.start_device().await;
     let _d = lab.start_delivery().await;
-    let sink = lab.sink.clone();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            let n = sink.notify.notified();
-            if !sink.got.lock().unwrap().is_empty() {
-                return;
-            }
-            n.await;
-        }
-    })
-    .await
-    .expect("a notification");
-    let (from, n, _) = sink.got.lock().unwrap()[0].clone();
+    let (from, n, _) = first_notification(&lab.sink).await;
     assert_eq!(from, eid());
     assert_eq!(n.kind.to_byte(), 0x01, "eUICC declaration");
     // The confirmation is queued and runs to completion (the card answered 9000).
@@ -745,4 +770,29 @@ async fn notification_reaches_the_sink_and_is_confirmed() {
         lab.card().registry().notifications().is_empty(),
         "the card holds no unconfirmed notification"
     );
+}
+
+/// A notification posted by HTTPS (`?msg=` on the first POST of a PSK-TLS session) reaches the
+/// sink and is confirmed with 3A08 inside that session; the card holds no unconfirmed
+/// notification afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_notification_is_confirmed_in_the_session() {
+    let mut lab = Lab::new(true).await;
+    lab.notify_https = true;
+    let _d = lab.start_delivery().await;
+    lab.start_device().await;
+    let (from, n, _) = first_notification(&lab.sink).await;
+    assert_eq!(from, eid());
+    assert_eq!(n.kind.to_byte(), 0x01, "eUICC declaration");
+    // The session (notification, confirmation script) completed on the device's side.
+    lab.event(|k| matches!(k, EventKind::NotificationSent { via, .. } if via == "https"))
+        .await;
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+    assert!(
+        lab.card().registry().notifications().is_empty(),
+        "the card holds no unconfirmed notification"
+    );
+    // Nothing was queued for it: the confirmation ran in the session.
+    assert!(lab.commands().await.is_empty());
 }

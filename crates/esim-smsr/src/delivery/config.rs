@@ -108,3 +108,36 @@ impl DeliveryConfig {
         total.saturating_add(self.lease_margin_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_covers_every_send_and_the_margin() {
+        let mut c = DeliveryConfig::new(
+            "SMSR",
+            SmppSettings {
+                server: "127.0.0.1:1".into(),
+                system_id: "s".into(),
+                password: Password::new("p"),
+            },
+        );
+        c.initial_timeout_ms = 1_000;
+        c.max_attempts = 3;
+        c.lease_margin_ms = 500;
+        assert_eq!(c.lease_ms(), 1_000 + 2_000 + 4_000 + 500);
+        c.max_attempts = 0;
+        assert_eq!(c.lease_ms(), 1_500, "at least one send");
+        c.initial_timeout_ms = u64::MAX;
+        assert_eq!(c.lease_ms(), u64::MAX, "saturates");
+        assert!(!format!("{c:?}").contains("\"p\""));
+    }
+
+    #[test]
+    fn transport_names() {
+        assert_eq!(TransportKind::parse(" HTTPS "), Some(TransportKind::Https));
+        assert_eq!(TransportKind::parse("sms"), Some(TransportKind::Sms));
+        assert_eq!(TransportKind::parse("mqtt"), None);
+    }
+}

@@ -1196,3 +1196,61 @@ impl From<StoreError> for RunError {
         RunError::Config(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esim_apdu::etsi102226::CommandScript;
+
+    #[test]
+    fn pre_allocated_hands_out_one_counter() {
+        let eid = esim_crypto::pki::eid_from_prefix("8904903200", 21).expect("eid");
+        let c = Counter::new(7).expect("counter");
+        let mut p = PreAllocated(Some(c));
+        assert_eq!(p.allocate(&eid, 1), Ok(c));
+        assert!(p.allocate(&eid, 1).is_err());
+    }
+
+    #[test]
+    fn confirmation_job_is_3a08_to_the_isd_r() {
+        let job = confirmation_job(5).expect("job");
+        assert_eq!(job.target, JobTarget::IsdR);
+        assert_eq!(job.step, "notification-confirmation/5");
+        let Payload::Apdus(apdus) = job_payload(&job).expect("payload") else {
+            panic!("APDUs expected");
+        };
+        let expected = Es5Command::NotificationConfirmation { sequence: 5 }
+            .to_commands(255)
+            .expect("commands");
+        assert_eq!(apdus, expected);
+        assert!(CommandScript::of_apdus(apdus).encode().is_ok());
+    }
+
+    #[test]
+    fn bad_jobs_are_refused() {
+        let job = |payload| Es5Job {
+            target: JobTarget::IsdR,
+            payload,
+            step: "s".into(),
+        };
+        for p in [
+            JobPayload::Apdus(vec![]),
+            JobPayload::Apdus(vec!["zz".into()]),
+            JobPayload::Apdus(vec!["80".into()]),
+            JobPayload::Raw(String::new()),
+            JobPayload::Raw("0".into()),
+        ] {
+            assert!(
+                matches!(job_payload(&job(p.clone())), Err(DeliveryError::BadJob(_))),
+                "{p:?}"
+            );
+        }
+        assert!(job_payload(&job(JobPayload::Raw("81 00".replace(' ', "")))).is_ok());
+    }
+
+    #[test]
+    fn describe_never_panics_and_names_the_cause() {
+        assert!(describe(&FailureReason::NoResponse { attempts: 3 }).contains("no answer"));
+        assert!(describe(&FailureReason::SessionClosed).contains("session"));
+    }
+}
