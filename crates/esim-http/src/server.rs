@@ -345,6 +345,7 @@ impl HttpState {
 #[derive(Default)]
 struct CallFacts {
     operator: Option<String>,
+    requester: Option<String>,
     call_id: Option<String>,
     eid: Option<Eid>,
     iccid: Option<Iccid>,
@@ -363,6 +364,12 @@ impl CallFacts {
             cur.as_str().map(|s| s.chars().take(256).collect())
         };
         self.call_id = s(&["Header", "FunctionCallIdentifier"]);
+        // Compared in full with the caller id (never truncated).
+        self.requester = v
+            .get("Header")
+            .and_then(|h| h.get("FunctionRequesterIdentifier"))
+            .and_then(|r| r.as_str())
+            .map(str::to_owned);
         self.eid = s(&["Body", "Eid"]).and_then(|e| Eid::parse(&e).ok());
         self.iccid = s(&["Body", "Iccid"])
             .or_else(|| s(&["Body", "Profile", "Iccid"]))
@@ -480,15 +487,7 @@ async fn handle_call(
         )
     })?;
     let request = decode_request(function, text).map_err(ServiceError::BadRequest)?;
-    let requester = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| {
-            v.get("Header")?
-                .get("FunctionRequesterIdentifier")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
+    let requester = facts.requester.clone().unwrap_or_default();
     if requester != caller.id && !caller.has_role(role::ADMIN) {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,

@@ -374,6 +374,16 @@ async fn requester_other_than_caller_is_403_unless_admin() {
     .await;
     assert_eq!(st, 403, "{err}");
     assert_eq!(err["kind"], "Forbidden");
+    // A requester that merely starts with the caller id is another requester.
+    let long = format!("smdp1{}", "x".repeat(300));
+    let (st, _, _) = post(
+        &s.base,
+        "/api/v1/ES3/GetEIS",
+        Some("tok-smdp"),
+        get_eis(&long, "c-3b").to_string(),
+    )
+    .await;
+    assert_eq!(st, 403);
     assert!(s.svc.calls.lock().unwrap().is_empty());
     let (st, _, _) = post(
         &s.base,
@@ -385,6 +395,7 @@ async fn requester_other_than_caller_is_403_unless_admin() {
     assert_eq!(st, 200);
     assert_eq!(s.svc.calls.lock().unwrap()[0].0, "admin");
     let a = audit(&s.store).await;
+    assert_eq!(a.len(), 3);
     assert_eq!(a[0].status, "Forbidden");
     assert_eq!(a[0].operator.as_deref(), Some("smdp1"));
 }
@@ -957,4 +968,39 @@ print(json.dumps(bad)); sys.exit(1 if bad else 0)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn run_serves_until_shutdown() {
+    let store = Arc::new(MemoryStore::new());
+    operators(&store).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(esim_http::run(
+        HttpConfig::default(),
+        listener,
+        vec![Arc::new(TestService::default()) as Arc<dyn FunctionService>],
+        store,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    assert_eq!(get(&base, "/health", None).await.0, 200);
+    // Without a sink the callbacks route is not served.
+    let (st, _, err) = post(
+        &base,
+        "/api/v1/callbacks",
+        Some("tok-mno"),
+        json!({"Function": "ES2.DownloadProfile", "OperationId": "ab", "FunctionCallIdentifier": "x", "Response": {}}).to_string(),
+    )
+    .await;
+    assert_eq!((st, err["kind"].as_str()), (404, Some("NotServed")));
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("run did not return after shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(reqwest::get(format!("{base}/health")).await.is_err());
 }
