@@ -227,6 +227,8 @@ where
 }
 
 /// What is delivered to a party by [`Callbacks::deliver`].
+// A request is larger than a result; callbacks are few and short-lived, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
     /// The final response of a long function the party called.
