@@ -19,8 +19,9 @@ const POLL_GAP: Duration = Duration::from_millis(200);
 
 /// Calls another server's functions over the JSON binding: `POST {base}/api/v1/{iface}/{fn}`
 /// with `?wait=`, then, on `202`, `GET` of the `Location` with `?wait=` until the response or
-/// the limit. Transport failures are [`ClientError::Transport`]; retry with the same
-/// `FunctionCallIdentifier` (the server never executes a call twice).
+/// the limit. Transport failures and 502/503/504 answers are [`ClientError::Transport`]; retry
+/// with the same `FunctionCallIdentifier` (the server never executes a call twice). Other
+/// refusals are [`ClientError::Refused`] with the HTTP status.
 #[derive(Clone)]
 pub struct HttpFunctionClient {
     base: String,
@@ -91,6 +92,11 @@ pub(crate) async fn read_answer(
             let message = serde_json::from_slice::<ErrorBody>(&bytes)
                 .map(|e| format!("{}: {}", e.kind, e.error))
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).chars().take(500).collect());
+            if matches!(code, 502..=504) {
+                // The peer (or a proxy before it) is unavailable: as retryable as a broken
+                // connection.
+                return Err(ClientError::Transport(format!("HTTP {code}: {message}")));
+            }
             Err(ClientError::Refused {
                 status: code,
                 message,

@@ -681,6 +681,25 @@ async fn http_function_client_end_to_end() {
         }
         other => panic!("{other:?}"),
     }
+    // 503 from the server: retryable, like a broken connection.
+    let rq503 = esim_proto::function::decode_request(
+        Function::Es3GetEis,
+        &get_eis("smdp1", "store-down").to_string(),
+    )
+    .unwrap();
+    match client.call(&rq503, Duration::from_secs(5)).await {
+        Err(ClientError::Transport(m)) => assert!(m.contains("503"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let rq409 = esim_proto::function::decode_request(
+        Function::Es3GetEis,
+        &get_eis("smdp1", "conflict").to_string(),
+    )
+    .unwrap();
+    assert!(matches!(
+        client.call(&rq409, Duration::from_secs(5)).await,
+        Err(ClientError::Refused { status: 409, .. })
+    ));
     let down = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
@@ -897,6 +916,59 @@ mod no_panic {
             })
             .unwrap();
         drop(s);
+    }
+
+    fn pct(s: &str) -> String {
+        s.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
+
+    /// Arbitrary interface/function names, operation ids and `wait` values: never a panic,
+    /// never a 5xx.
+    #[test]
+    fn arbitrary_paths_and_queries_never_panic_or_5xx() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let s = rt.block_on(start());
+        let client = reqwest::Client::new();
+        let body = get_eis("smdp1", "q-1").to_string();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 200,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(
+                &(".{0,24}", ".{0,24}", ".{0,12}", any::<bool>()),
+                |(a, b, wait, poll)| {
+                    let status = rt.block_on(async {
+                        let rq = if poll {
+                            client.get(format!(
+                                "{}/api/v1/operations/{}?wait={}",
+                                s.base,
+                                pct(&a),
+                                pct(&wait)
+                            ))
+                        } else {
+                            client
+                                .post(format!(
+                                    "{}/api/v1/{}/{}?wait={}",
+                                    s.base,
+                                    pct(&a),
+                                    pct(&b),
+                                    pct(&wait)
+                                ))
+                                .body(body.clone())
+                        };
+                        rq.bearer_auth("tok-smdp")
+                            .send()
+                            .await
+                            .unwrap()
+                            .status()
+                            .as_u16()
+                    });
+                    prop_assert!([200, 202, 400, 404].contains(&status), "status {}", status);
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 }
 
