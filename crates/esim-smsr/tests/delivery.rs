@@ -167,6 +167,8 @@ fn config(smsc: &str) -> DeliveryConfig {
     };
     c.lease_margin_ms = 500;
     c.poll_interval_ms = 100;
+    // Workers retire quickly, so the tests also cover their ending and restarting.
+    c.worker_idle_ms = 300;
     c
 }
 

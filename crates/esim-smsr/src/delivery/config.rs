@@ -74,11 +74,14 @@ pub struct DeliveryConfig {
     pub poll_interval_ms: u64,
     /// ValidityPeriod of the `3A08` notification confirmations the delivery queues (ms).
     pub confirmation_validity_ms: u64,
+    /// An eUICC's worker task ends after this long with nothing to do (ms).
+    pub worker_idle_ms: u64,
 }
 
 impl DeliveryConfig {
     /// Defaults: SMS transport, 30 s first timeout, 3 sends per claim, 3 claims, back-off 60 s
-    /// doubling up to 1 h, 30 s lease margin, 1 s poll, 24 h confirmation validity.
+    /// doubling up to 1 h, 30 s lease margin, 1 s poll, 24 h confirmation validity, idle
+    /// workers end after 60 s.
     pub fn new(sms_address: impl Into<String>, smpp: SmppSettings) -> Self {
         DeliveryConfig {
             sms_address: sms_address.into(),
@@ -95,6 +98,7 @@ impl DeliveryConfig {
             lease_margin_ms: 30_000,
             poll_interval_ms: 1_000,
             confirmation_validity_ms: 24 * 3600 * 1000,
+            worker_idle_ms: 60_000,
         }
     }
 

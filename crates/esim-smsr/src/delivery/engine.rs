@@ -161,6 +161,7 @@ pub(crate) struct Inner {
     running: Mutex<Option<Running>>,
     stop: watch::Sender<bool>,
     msisdns: Mutex<HashMap<String, Eid>>,
+    last_rebuild: Mutex<Option<std::time::Instant>>,
     pub(crate) psks: Arc<super::https::PskMap>,
 }
 
@@ -202,6 +203,7 @@ impl Delivery {
                 running: Mutex::new(None),
                 stop: watch::channel(false).0,
                 msisdns: Mutex::new(HashMap::new()),
+                last_rebuild: Mutex::new(None),
                 psks: Arc::new(super::https::PskMap::default()),
             }),
         })
@@ -384,8 +386,7 @@ impl Inner {
         lock(&self.outcomes).slots.remove(&id);
     }
 
-    /// Publishes the outcome of command `id` (before the store records it, so a waiter that
-    /// sees the command terminal in the store finds the outcome here).
+    /// Publishes the outcome of command `id` (right after the store recorded it).
     fn resolve(&self, id: i64, outcome: Es5Outcome) {
         let mut o = lock(&self.outcomes);
         o.slots
@@ -418,6 +419,8 @@ impl Inner {
             chan: None,
             current: None,
             want_claim: true,
+            in_session: false,
+            tx: tx.clone(),
         };
         running.tasks.retain(|t| !t.is_finished());
         running.tasks.push(tokio::spawn(worker.run()));
@@ -521,6 +524,15 @@ impl Inner {
     async fn eid_of_msisdn(&self, msisdn: &str) -> Option<Eid> {
         if let Some(e) = lock(&self.msisdns).get(msisdn) {
             return Some(e.clone());
+        }
+        // A flood of SMS from unknown numbers must not rescan the EIS each time.
+        let min_gap = Duration::from_millis(self.config.poll_interval_ms.max(10) * 10);
+        {
+            let mut last = lock(&self.last_rebuild);
+            if last.is_some_and(|t| t.elapsed() < min_gap) {
+                return None;
+            }
+            *last = Some(std::time::Instant::now());
         }
         self.rebuild_index().await;
         lock(&self.msisdns).get(msisdn).cloned()
@@ -631,14 +643,44 @@ struct Worker {
     chan: Option<ChanState>,
     current: Option<QueuedCommand>,
     want_claim: bool,
+    /// An admin session of this eUICC is open.
+    in_session: bool,
+    /// The sender the delivery holds for this worker (to retire only itself).
+    tx: mpsc::UnboundedSender<WorkerMsg>,
 }
 
 impl Worker {
+    fn idle(&self) -> bool {
+        self.current.is_none()
+            && !self.in_session
+            && self
+                .chan
+                .as_ref()
+                .is_none_or(|c| !c.channel.is_busy() && c.channel.queued() == 0)
+    }
+
+    /// Leaves the delivery's worker map; messages that raced in go to a new worker.
+    fn retire(&mut self) {
+        {
+            let mut g = lock(&self.inner.running);
+            if let Some(r) = g.as_mut() {
+                if r.workers
+                    .get(&self.eid)
+                    .is_some_and(|t| t.same_channel(&self.tx))
+                {
+                    r.workers.remove(&self.eid);
+                }
+            }
+        }
+        self.rx.close();
+        while let Ok(m) = self.rx.try_recv() {
+            self.inner.send(&self.eid, m);
+        }
+    }
+
     async fn run(mut self) {
         let mut stop = self.inner.stop.subscribe();
-        let poll = Duration::from_millis(self.inner.config.poll_interval_ms.max(10));
-        let mut tick = tokio::time::interval(poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle_after = Duration::from_millis(self.inner.config.worker_idle_ms.max(10));
         loop {
             if *stop.borrow() {
                 break;
@@ -664,7 +706,11 @@ impl Worker {
                         None => std::future::pending::<()>().await,
                     }
                 } => self.on_timeout().await,
-                _ = tick.tick() => { self.want_claim = true; }
+                () = tokio::time::sleep(idle_after), if self.idle() => {
+                    // Nothing for a while: leave (the scanner and `execute` start a new one).
+                    self.retire();
+                    return;
+                }
             }
         }
     }
@@ -697,10 +743,12 @@ impl Worker {
                 self.drain().await;
             }
             WorkerMsg::SessionPost { result, reply } => {
+                self.in_session = true;
                 let script = self.session_post(result).await;
                 let _ = reply.send(script);
             }
             WorkerMsg::SessionClosed => {
+                self.in_session = false;
                 let mut counters = self.counter_if_https().await;
                 if let Some(c) = self.chan.as_mut() {
                     c.channel.session_closed(now_ms(), &mut counters);
@@ -843,15 +891,11 @@ impl Worker {
 
     /// Fails a claimed command that cannot be sent and wakes its waiters.
     async fn give_up(&mut self, cmd: &QueuedCommand, reason: String) {
-        self.inner.resolve(
-            cmd.id,
-            Es5Outcome::Unreachable {
-                reason: reason.clone(),
-            },
-        );
         if let Err(e) = self.inner.store.fail(cmd.id, &reason).await {
             tracing::warn!(eid = %self.eid, error = %e, "ES5: cannot fail command");
         }
+        self.inner
+            .resolve(cmd.id, Es5Outcome::Unreachable { reason });
         self.want_claim = true;
     }
 
@@ -958,27 +1002,26 @@ impl Worker {
         let store = &self.inner.store;
         let holder = &self.inner.holder;
         let now = now_ts();
-        let result = match how {
-            Finish::Done(outcome) => {
-                self.inner.resolve(cmd.id, outcome);
-                store.ack(cmd.id, holder).await
-            }
+        // The store first, then the waiters: a waiter that sees the command terminal in the
+        // store finds the outcome here a moment later (`Delivery::wait`).
+        let (result, outcome) = match how {
+            Finish::Done(outcome) => (store.ack(cmd.id, holder).await, Some(outcome)),
             Finish::Expired => {
-                self.inner.resolve(cmd.id, Es5Outcome::Expired);
-                match store.retry(cmd.id, holder, now, "expired").await {
-                    Ok(()) => store.expire_due(now).await.map(|v| {
-                        for c in v {
-                            self.inner.resolve(c.id, Es5Outcome::Expired);
-                        }
-                    }),
+                let r = match store.retry(cmd.id, holder, now, "expired").await {
+                    Ok(()) => store.expire_due(now).await,
                     Err(e) => Err(e),
+                };
+                if let Ok(others) = &r {
+                    for c in others.iter().filter(|c| c.id != cmd.id) {
+                        self.inner.resolve(c.id, Es5Outcome::Expired);
+                    }
                 }
+                (r.map(|_| ()), Some(Es5Outcome::Expired))
             }
-            Finish::Failed(FailureReason::Sw { responses, sw }) => {
-                self.inner
-                    .resolve(cmd.id, Es5Outcome::CardError { responses, sw });
-                store.ack(cmd.id, holder).await
-            }
+            Finish::Failed(FailureReason::Sw { responses, sw }) => (
+                store.ack(cmd.id, holder).await,
+                Some(Es5Outcome::CardError { responses, sw }),
+            ),
             Finish::Failed(
                 reason @ (FailureReason::NoResponse { .. } | FailureReason::SessionClosed),
             ) => {
@@ -986,34 +1029,31 @@ impl Worker {
                 if cmd.attempts < self.inner.config.max_claims.max(1) {
                     let at = self.inner.config.backoff.next_attempt(now, cmd.attempts);
                     tracing::info!(eid = %self.eid, id = cmd.id, attempt = cmd.attempts, "ES5: {text}; retrying later");
-                    store.retry(cmd.id, holder, at, &text).await
+                    (store.retry(cmd.id, holder, at, &text).await, None)
                 } else {
                     let reason = format!(
                         "{text} (claim {} of {})",
                         cmd.attempts, self.inner.config.max_claims
                     );
-                    self.inner.resolve(
-                        cmd.id,
-                        Es5Outcome::Unreachable {
-                            reason: reason.clone(),
-                        },
-                    );
-                    store.fail(cmd.id, &reason).await
+                    (
+                        store.fail(cmd.id, &reason).await,
+                        Some(Es5Outcome::Unreachable { reason }),
+                    )
                 }
             }
             Finish::Failed(reason) => {
                 let text = describe(&reason);
-                self.inner.resolve(
-                    cmd.id,
-                    Es5Outcome::Unreachable {
-                        reason: text.clone(),
-                    },
-                );
-                store.fail(cmd.id, &text).await
+                (
+                    store.fail(cmd.id, &text).await,
+                    Some(Es5Outcome::Unreachable { reason: text }),
+                )
             }
         };
         if let Err(e) = result {
             tracing::warn!(eid = %self.eid, id = cmd.id, error = %e, "ES5: cannot record the outcome");
+        }
+        if let Some(o) = outcome {
+            self.inner.resolve(cmd.id, o);
         }
     }
 
@@ -1100,6 +1140,9 @@ impl Delivery {
         let mut rx = inner.subscribe(id);
         let mut stop = inner.stop.subscribe();
         let poll = Duration::from_millis(inner.config.poll_interval_ms.max(10));
+        // Seen terminal in the store once: the in-process outcome follows the store update, so
+        // one more poll is allowed for it before the stored status is reported.
+        let mut seen_terminal = false;
         loop {
             if let Some(o) = rx.borrow_and_update().clone() {
                 return Ok(o);
@@ -1115,6 +1158,10 @@ impl Delivery {
                     if c.status.is_terminal() {
                         if let Some(o) = rx.borrow().clone() {
                             return Ok(o);
+                        }
+                        if !seen_terminal {
+                            seen_terminal = true;
+                            continue;
                         }
                         return Ok(match c.status {
                             CommandStatus::Expired => Es5Outcome::Expired,
