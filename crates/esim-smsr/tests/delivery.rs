@@ -798,3 +798,94 @@ async fn https_notification_is_confirmed_in_the_session() {
     // Nothing was queued for it: the confirmation ran in the session.
     assert!(lab.commands().await.is_empty());
 }
+
+/// A command the card refuses (GET DATA of an unknown tag) is delivered and reported as a card
+/// error with its status word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_error_status_word_is_reported() {
+    let mut lab = Lab::new(false).await;
+    lab.start_device().await;
+    let d = lab.start_delivery().await;
+    let job = Es5Job {
+        target: JobTarget::IsdR,
+        payload: apdus(&[GetData::new(0x7F7E).to_command()]),
+        step: "bad-tag".into(),
+    };
+    let out = execute(&d, &OperationId::random().unwrap(), job, in_minutes(10)).await;
+    let Es5Outcome::CardError { responses, sw } = &out else {
+        panic!("{out:?}");
+    };
+    assert_ne!(*sw, 0x9000);
+    assert_eq!(responses.last().unwrap().sw.to_u16(), *sw);
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}
+
+/// Two `execute` calls with the same operation and step share one queued command and both
+/// get its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_operation_and_step_share_one_command() {
+    let mut lab = Lab::new(false).await;
+    let d = lab.start_delivery().await;
+    let op = OperationId::random().unwrap();
+    let (d1, o1) = (d.clone(), op.clone());
+    let first =
+        tokio::spawn(
+            async move { execute(&d1, &o1, get_status_job("status"), in_minutes(10)).await },
+        );
+    tokio::time::timeout(LIMIT, async {
+        while lab.pending().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (d2, o2) = (d.clone(), op.clone());
+    let second =
+        tokio::spawn(
+            async move { execute(&d2, &o2, get_status_job("status"), in_minutes(10)).await },
+        );
+    // The card comes up only now: both wait for the same command.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lab.start_device().await;
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert_bootstrap_listed(&a);
+    assert_eq!(a, b);
+    let mine = lab
+        .commands()
+        .await
+        .into_iter()
+        .filter(|c| c.operation_id.as_ref() == Some(&op))
+        .count();
+    assert_eq!(mine, 1);
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}
+
+/// Jobs that cannot be sent are refused before anything is queued: bad hex, an eUICC without
+/// ISD-R keyset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_job_and_unknown_euicc_are_refused() {
+    let lab = Lab::new(false).await;
+    let d = Delivery::new(
+        config(&lab.smsc_addr),
+        lab.store.clone(),
+        lab.sealer.clone(),
+        lab.sink.clone(),
+    )
+    .unwrap();
+    let op = OperationId::random().unwrap();
+    let bad = Es5Job {
+        target: JobTarget::IsdR,
+        payload: JobPayload::Apdus(vec!["not hex".into()]),
+        step: "bad".into(),
+    };
+    let r = d.execute(&eid(), &op, bad, in_minutes(10)).await;
+    assert!(matches!(r, Err(DeliveryError::BadJob(_))), "{r:?}");
+    let other = pki::eid_from_prefix("8904903200", 99).unwrap();
+    let r = d
+        .execute(&other, &op, get_status_job("s"), in_minutes(10))
+        .await;
+    assert!(matches!(r, Err(DeliveryError::NoKeyset(_))), "{r:?}");
+    assert!(lab.commands().await.is_empty());
+}
