@@ -1006,3 +1006,103 @@ async fn master_delete(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
     }
     Ok(run.ok(Some(Empty {})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esim_apdu::gp::store_data::command;
+
+    fn record(tar: u8) -> ProfileRecord {
+        ProfileRecord {
+            eid: Eid::from_body("890490320000000000000000000001").expect("eid"),
+            iccid: Iccid::parse("89019990001234567893").expect("iccid"),
+            isd_p_aid: Aid::isd_p(Tar([0, 0, tar])),
+            mno_id: "m".into(),
+            smdp_id: "d".into(),
+            profile_type: String::new(),
+            state: ProfileState::Disabled,
+            fallback: false,
+            subscription_address: SubscriptionAddress::default(),
+            pol2: None,
+            allocated_memory: 0,
+            free_memory: 0,
+            updated_at: esim_store::Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn next_free_aid_skips_the_bootstrap_and_used_tars() {
+        assert_eq!(next_free_aid(&[]), Some(Aid::isd_p(Tar([0, 0, 0x11]))));
+        let used = [record(0x10), record(0x11), record(0x13)];
+        assert_eq!(next_free_aid(&used), Some(Aid::isd_p(Tar([0, 0, 0x12]))));
+    }
+
+    #[test]
+    fn isd_r_script_guard() {
+        let mine = Aid::isd_p(Tar([0, 0, 0x11]));
+        let other = Aid::isd_p(Tar([0, 0, 0x12]));
+        let ok = CommandScript::of_apdus([
+            Install::for_personalization(&mine),
+            command(
+                StoreDataP1::sgp02_more_with_response(),
+                0,
+                vec![0x3A, 0x01, 0x00],
+            ),
+        ])
+        .encode()
+        .expect("script");
+        assert!(check_isd_r_script(&ok, std::slice::from_ref(&mine)).is_ok());
+        let foreign = CommandScript::of_apdus([Install::for_personalization(&other)])
+            .encode()
+            .expect("script");
+        assert!(check_isd_r_script(&foreign, std::slice::from_ref(&mine)).is_err());
+        let enable = CommandScript::of_apdus(
+            Es5Command::EnableProfile {
+                isdp_aid: mine.clone(),
+            }
+            .to_commands(255)
+            .expect("commands"),
+        )
+        .encode()
+        .expect("script");
+        assert!(check_isd_r_script(&enable, std::slice::from_ref(&mine)).is_err());
+        let delete = CommandScript::of_apdus([Delete::new(other, true).to_command()])
+            .encode()
+            .expect("script");
+        assert!(check_isd_r_script(&delete, std::slice::from_ref(&mine)).is_err());
+        assert!(check_isd_r_script(&[0x01, 0x02], std::slice::from_ref(&mine)).is_err());
+    }
+
+    #[test]
+    fn life_cycle_to_eis_state() {
+        assert_eq!(state_of(0x3F), Some(ProfileState::Enabled));
+        assert_eq!(state_of(0x1F), Some(ProfileState::Disabled));
+        assert_eq!(state_of(0x07), Some(ProfileState::Created));
+        assert_eq!(state_of(0x0F), Some(ProfileState::Created));
+        assert_eq!(state_of(0x9F), Some(ProfileState::Disabled));
+        assert_eq!(state_of(0x55), None);
+    }
+
+    #[test]
+    fn status_words_map_to_codes() {
+        let iccid = Iccid::parse("89019990001234567893").expect("iccid");
+        let s = sw_status(0x69E1, "x", Some(&iccid));
+        let d = s.status_code_data.expect("codes");
+        assert_eq!(
+            (d.subject_code.as_str(), d.reason_code.as_str()),
+            ("8.2", "3.8")
+        );
+        assert_eq!(d.subject_identifier.as_deref(), Some(iccid.as_str()));
+        let d = sw_status(0x6A84, "x", None)
+            .status_code_data
+            .expect("codes");
+        assert_eq!(d.reason_code, "4.8");
+        let d = sw_status(0x6985, "x", None)
+            .status_code_data
+            .expect("codes");
+        assert_eq!(
+            (d.subject_code.as_str(), d.reason_code.as_str()),
+            ("8.4", "4.2")
+        );
+    }
+}

@@ -326,6 +326,32 @@ impl Smsr {
         }
     }
 
+    /// Appends a call refused before it became an operation (wrong role, requester
+    /// identifier not the caller) to the audit trail, status `Forbidden`.
+    async fn audit_refusal(
+        &self,
+        caller: &Caller,
+        function: Function,
+        eid: Option<Eid>,
+        why: &str,
+    ) {
+        let entry = AuditEntry {
+            id: 0,
+            at: now(),
+            eid,
+            iccid: None,
+            isd_p_aid: None,
+            operator: Some(caller.id.clone()),
+            function: format!("{:?}.{}", function.interface(), function.name()),
+            function_call_id: None,
+            status: "Forbidden".into(),
+            detail: serde_json::json!({ "reason": why }),
+        };
+        if let Err(e) = self.inner.store.append_audit(&entry).await {
+            tracing::warn!(error = %e, "audit trail append failed");
+        }
+    }
+
     async fn wait_outcome(
         &self,
         id: &OperationId,
@@ -416,11 +442,13 @@ impl FunctionService for Smsr {
         if !caller.has_role(role::ADMIN)
             && !required_roles(function).iter().any(|r| caller.has_role(r))
         {
-            return Err(ServiceError::Forbidden(format!(
+            let why = format!(
                 "{} needs role {}",
                 function.name(),
                 required_roles(function).join(" or ")
-            )));
+            );
+            self.audit_refusal(caller, function, None, &why).await;
+            return Err(ServiceError::Forbidden(why));
         }
         let json = request.to_json()?;
         let v: serde_json::Value = serde_json::from_str(&json)
@@ -429,9 +457,10 @@ impl FunctionService for Smsr {
             serde_json::from_value(v.get("Header").cloned().unwrap_or(serde_json::Value::Null))
                 .map_err(|e| ServiceError::Internal(format!("request header: {e}")))?;
         if header.function_requester_identifier != caller.id {
-            return Err(ServiceError::Forbidden(
-                "FunctionRequesterIdentifier is not the authenticated caller".into(),
-            ));
+            let why = "FunctionRequesterIdentifier is not the authenticated caller";
+            self.audit_refusal(caller, function, request_eid(&v), why)
+                .await;
+            return Err(ServiceError::Forbidden(why.into()));
         }
         let t = now();
         let validity = header

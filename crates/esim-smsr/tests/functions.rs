@@ -1148,8 +1148,15 @@ async fn operator_denied_on_another_operators_euicc() {
         })
         .await
         .unwrap();
-    assert!(trail.iter().all(|a| a.status == "Failed"));
-    assert!(trail.len() >= 3);
+    assert!(
+        trail
+            .iter()
+            .all(|a| a.status == "Failed" || a.status == "Forbidden")
+    );
+    assert!(trail.iter().filter(|a| a.status == "Failed").count() >= 3);
+    assert!(trail.iter().any(|a| a.status == "Forbidden"
+        && a.function == "ES4.GetEIS"
+        && a.eid.as_ref() == Some(&e.eid)));
 }
 
 // ---------------------------------------------------------------------------------------------
