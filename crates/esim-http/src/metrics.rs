@@ -2,10 +2,10 @@
 //! calls per function and HTTP status, call durations per function (histogram), and the
 //! operations answered `202` that no poll has yet seen finish.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Upper bounds (seconds) of the duration histogram buckets.
 const BUCKETS: [f64; 14] = [
@@ -14,6 +14,10 @@ const BUCKETS: [f64; 14] = [
 
 /// Most operations tracked as pending (the gauge saturates there; memory stays bounded).
 const MAX_PENDING: usize = 100_000;
+
+/// An operation answered `202` and never polled to its end (its result went by callback, or
+/// its caller gave up) stops counting as pending after this long.
+const PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -26,7 +30,14 @@ struct Histogram {
 struct Inner {
     calls: BTreeMap<(String, u16), u64>,
     durations: BTreeMap<String, Histogram>,
-    pending: HashSet<String>,
+    pending: HashMap<String, Instant>,
+}
+
+impl Inner {
+    fn prune(&mut self) {
+        self.pending
+            .retain(|_, since| since.elapsed() < PENDING_TTL);
+    }
 }
 
 /// The counters of one server.
@@ -60,8 +71,11 @@ impl Metrics {
     /// An operation was answered `202`.
     pub(crate) fn pending(&self, operation: &str) {
         let mut m = self.lock();
+        if m.pending.len() >= MAX_PENDING {
+            m.prune();
+        }
         if m.pending.len() < MAX_PENDING {
-            m.pending.insert(operation.to_owned());
+            m.pending.insert(operation.to_owned(), Instant::now());
         }
     }
 
@@ -72,7 +86,8 @@ impl Metrics {
 
     /// The exposition text.
     pub(crate) fn render(&self) -> String {
-        let m = self.lock();
+        let mut m = self.lock();
+        m.prune();
         let mut out = String::new();
         let _ = writeln!(
             out,

@@ -389,6 +389,28 @@ async fn call_function(
         .ok()
         .and_then(|Path((i, f))| function_from_path(&i, &f))
         .filter(|f| st.by_function.contains_key(f));
+    // The call runs in its own task: a client that disconnects while waiting neither cancels
+    // the service's work half-way nor loses the audit entry, and a panicking service is a 500.
+    let task = tokio::spawn(run_call(st, started, function, query, headers, body));
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "function call task failed");
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal",
+            "internal error",
+        )
+        .into_response()
+    })
+}
+
+async fn run_call(
+    st: HttpState,
+    started: Instant,
+    function: Option<Function>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let label = function.map(qualified_name);
     let mut facts = CallFacts::default();
     let result = handle_call(&st, function, query, &headers, body, &mut facts).await;

@@ -38,6 +38,8 @@ fn iccid() -> String {
 /// DownloadProfile is pending until its second poll, notifications are recorded.
 #[derive(Debug, Default)]
 struct TestService {
+    /// Released by the test to let the call `slow` finish.
+    release: tokio::sync::Notify,
     calls: Mutex<Vec<(String, Function, String)>>,
     ops: Mutex<HashMap<OperationId, (String, u32)>>,
 }
@@ -76,6 +78,8 @@ impl FunctionService for TestService {
                 return Err(ServiceError::Store(StoreError::Backend("db gone".into())));
             }
             "boom" => return Err(ServiceError::Internal("boom".into())),
+            "panic" => panic!("test service panics on request"),
+            "slow" => self.release.notified().await,
             "conflict" => return Err(ServiceError::Conflict(id)),
             _ => {}
         }
@@ -525,6 +529,54 @@ async fn service_errors_map_to_their_statuses() {
     let a = audit(&s.store).await;
     let statuses: Vec<_> = a.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(statuses, ["Unavailable", "Internal", "Conflict"]);
+    // A panicking service is a 500, and the server keeps serving.
+    let (st, _, err) = post(
+        &s.base,
+        "/api/v1/ES3/GetEIS",
+        Some("tok-smdp"),
+        get_eis("smdp1", "panic").to_string(),
+    )
+    .await;
+    assert_eq!((st, err["kind"].as_str()), (500, Some("Internal")));
+    assert_eq!(get(&s.base, "/health", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_does_not_cancel_the_call_or_its_audit() {
+    let s = start().await;
+    let base = s.base.clone();
+    let client = tokio::spawn(async move {
+        post(
+            &base,
+            "/api/v1/ES3/GetEIS",
+            Some("tok-smdp"),
+            get_eis("smdp1", "slow").to_string(),
+        )
+        .await
+    });
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while s.svc.calls.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    client.abort();
+    let _ = client.await;
+    s.svc.release.notify_one();
+    let entries = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let a = audit(&s.store).await;
+            if !a.is_empty() {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the call was not audited after the client left");
+    assert_eq!(entries[0].function_call_id.as_deref(), Some("slow"));
+    assert_eq!(entries[0].status, "Executed-Success");
 }
 
 #[tokio::test]
@@ -856,7 +908,8 @@ mod no_panic {
 
     /// Arbitrary bytes, or a valid body with arbitrary bytes spliced in, on arbitrary served
     /// and unserved functions: never a panic, never a 5xx (the test service fails only on
-    /// the call identifiers `store-down` and `boom`, which random input does not produce).
+    /// the call identifiers `store-down`, `boom` and `panic`, which random input does not
+    /// produce; `slow` would hang, and is as unlikely).
     #[test]
     fn arbitrary_bodies_never_panic_or_5xx() {
         let rt = tokio::runtime::Runtime::new().unwrap();
