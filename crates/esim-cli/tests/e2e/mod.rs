@@ -1,0 +1,881 @@
+//! Shared harness of the end-to-end tests: real `esim` processes (SMSC simulator, SM-SR, SM-DP,
+//! device agent) on loopback ports, a temporary directory per lab, every child killed on drop.
+//!
+//! Included by each `tests/e2e_*.rs` file with `mod e2e;`; not every file uses every helper.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `esim` binary under test.
+pub const ESIM: &str = env!("CARGO_BIN_EXE_esim");
+/// Identifier of the SM-SR (its operator entry and `[[smdp.smsr]]`).
+pub const SMSR_ID: &str = "smsr.esim-rsp.test";
+/// Identifier of the SM-DP.
+pub const SMDP_ID: &str = "smdp.esim-rsp.test";
+/// Generous bound of one command, only against hangs.
+const CMD_TIMEOUT: Duration = Duration::from_secs(240);
+/// Generous bound of a server start, only against hangs.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The SAIP template used for the bootstrap and the downloaded Profiles.
+pub fn template() -> PathBuf {
+    esim_vectors::path("saip/TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der")
+}
+
+/// `ESIM_TEST_PG_URL`, or `None` after printing the SKIP line.
+pub fn pg_url_or_skip(test: &str) -> Option<String> {
+    match std::env::var("ESIM_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            println!("SKIP: ESIM_TEST_PG_URL not set ({test})");
+            None
+        }
+    }
+}
+
+/// A free loopback port (bound, read, dropped).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// A small seeded generator (SplitMix64): reproducible random delays.
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// From a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The last `n` lines of a file (or a note that it is missing).
+pub fn tail(path: &Path, n: usize) -> String {
+    match fs::read(path) {
+        Ok(b) => {
+            let s = String::from_utf8_lossy(&b);
+            let lines: Vec<&str> = s.lines().collect();
+            let start = lines.len().saturating_sub(n);
+            lines[start..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+/// One long-running child process; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct Proc {
+    /// Name in messages and log file names.
+    pub name: String,
+    child: Option<Child>,
+    /// Standard output of the current generation (the JSON start line).
+    pub stdout: PathBuf,
+    /// Standard error (all generations appended: the logs).
+    pub stderr: PathBuf,
+}
+
+impl Proc {
+    /// Starts `esim ARGS` in `dir`, output into `dir/logs/NAME.GEN.out` and `dir/logs/NAME.err`.
+    pub fn spawn(dir: &Path, name: &str, generation: u32, args: &[&str]) -> Proc {
+        let logs = dir.join("logs");
+        fs::create_dir_all(&logs).expect("logs dir");
+        let stdout = logs.join(format!("{name}.{generation}.out"));
+        let stderr = logs.join(format!("{name}.err"));
+        let out = File::create(&stdout).expect("stdout file");
+        let err = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .expect("stderr file");
+        let child = Command::new(ESIM)
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits for the first JSON value on standard output (the listen addresses).
+    pub fn wait_json(&mut self) -> Value {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let text = fs::read_to_string(&self.stdout).unwrap_or_default();
+            if let Some(Ok(v)) = serde_json::Deserializer::from_str(&text)
+                .into_iter::<Value>()
+                .next()
+            {
+                return v;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "{} exited ({st}) before printing its addresses:\n{}",
+                    self.name,
+                    self.tail(40)
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("{} printed no addresses:\n{}", self.name, self.tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, wait (bounded) for a clean exit, SIGKILL otherwise.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last lines of the logs.
+    pub fn tail(&self, n: usize) -> String {
+        format!(
+            "--- {} stdout:\n{}\n--- {} stderr:\n{}",
+            self.name,
+            tail(&self.stdout, 10),
+            self.name,
+            tail(&self.stderr, n)
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The outcome of one `esim` command.
+#[derive(Debug)]
+pub struct Out {
+    /// Exit status (`None`: killed at the timeout).
+    pub status: Option<ExitStatus>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Out {
+    /// Exited with 0.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+    /// The JSON printed on standard output (`Null` when none).
+    pub fn json(&self) -> Value {
+        serde_json::Deserializer::from_str(&self.stdout)
+            .into_iter::<Value>()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or(Value::Null)
+    }
+    /// `Header.FunctionExecutionStatus.Status` of an SGP.02 response.
+    pub fn status_str(&self) -> Option<String> {
+        self.json()
+            .pointer("/Header/FunctionExecutionStatus/Status")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+    /// `(Subject, Reason)` of a Failed response.
+    pub fn subject_reason(&self) -> Option<(String, String)> {
+        let j = self.json();
+        let d = j.pointer("/Header/FunctionExecutionStatus/StatusCodeData")?;
+        Some((
+            d.get("Subject")?.as_str()?.to_string(),
+            d.get("Reason")?.as_str()?.to_string(),
+        ))
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `esim ARGS` in `dir` to completion (bounded by a generous timeout).
+pub fn run_in(dir: &Path, args: &[&str]) -> Out {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).expect("logs dir");
+    let o = logs.join(format!("cmd-{n}.out"));
+    let e = logs.join(format!("cmd-{n}.err"));
+    let mut child = Command::new(ESIM)
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&o).expect("out"))
+        .stderr(File::create(&e).expect("err"))
+        .spawn()
+        .expect("spawn esim");
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Out {
+        status,
+        stdout: fs::read_to_string(&o).unwrap_or_default(),
+        stderr: fs::read_to_string(&e).unwrap_or_default(),
+    }
+}
+
+/// Where the stores live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// SQLite files in the lab directory.
+    Sqlite,
+    /// PostgreSQL at this URL, one fresh schema per server.
+    Pg(String),
+}
+
+/// Which server an `esim mno` call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// The SM-DP (ES2).
+    Dp,
+    /// The SM-SR (ES4).
+    Sr,
+}
+
+/// The state of one Profile (ISD-P), keyed by ISD-P AID in the maps below.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileView {
+    /// ICCID (empty when the card has none yet).
+    pub iccid: String,
+    /// Life-cycle state, lower case (`enabled`, `disabled`, …).
+    pub state: String,
+    /// Fall-back attribute.
+    pub fallback: bool,
+}
+
+/// A whole platform on loopback: SMSC simulator, SM-SR, SM-DP, device agent with N cards.
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab directory (kept when `ESIM_E2E_KEEP` is set).
+    dir: Option<tempfile::TempDir>,
+    root: PathBuf,
+    /// The eUICCs, in order (their cards are `cards/EID`).
+    pub eids: Vec<String>,
+    /// SMSC port.
+    pub smsc_port: u16,
+    /// SM-SR JSON API port.
+    pub sr_port: u16,
+    /// SM-DP JSON API port.
+    pub dp_port: u16,
+    /// SMSC simulator.
+    pub smsc: Option<Proc>,
+    /// SM-SR (`esim smsr`).
+    pub smsr: Option<Proc>,
+    /// SM-DP (`esim smdp`).
+    pub smdp: Option<Proc>,
+    /// Device agent.
+    pub device: Option<Proc>,
+    /// Its control endpoint.
+    pub control: String,
+    generation: u32,
+    schemas: Vec<String>,
+    pg: Option<String>,
+}
+
+impl Lab {
+    /// Builds the PKI, N eUICCs with a bootstrap Profile (owner mno-a, PLMN 00101), registers
+    /// them at the SM-SR, fills the SM-DP inventory with `profiles` Profiles of type `demo-b`
+    /// (owner mno-b, PLMN 00102), then starts every process.
+    pub fn new(tag: &str, euiccs: usize, profiles: usize, backend: Backend) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("esim-e2e-{tag}-"))
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path();
+        let (smsc_port, sr_port, scp81_port, dp_port) =
+            (free_port(), free_port(), free_port(), free_port());
+        let unique = format!(
+            "e2e_{}_{}_{}",
+            tag.replace('-', "_"),
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|t| t.as_micros() % 1_000_000_000)
+                .unwrap_or(0)
+        );
+        let (smsr_store, smdp_store, schemas, pg) = match &backend {
+            Backend::Sqlite => (
+                "sqlite:smsr.db".to_string(),
+                "sqlite:smdp.db".to_string(),
+                vec![],
+                None,
+            ),
+            Backend::Pg(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let a = format!("{unique}_smsr");
+                let b = format!("{unique}_smdp");
+                (
+                    format!("{url}{sep}schema={a}"),
+                    format!("{url}{sep}schema={b}"),
+                    vec![a, b],
+                    Some(url.clone()),
+                )
+            }
+        };
+        let config = format!(
+            r#"pki = "pki"
+[store]
+smsr = "{smsr_store}"
+smdp = "{smdp_store}"
+master_key = "000102030405060708090A0B0C0D0E0F"
+[smsr]
+api_listen = "127.0.0.1:{sr_port}"
+scp81_listen = "127.0.0.1:{scp81_port}"
+[smsr.smsc]
+address = "127.0.0.1:{smsc_port}"
+[smdp]
+api_listen = "127.0.0.1:{dp_port}"
+[[smdp.smsr]]
+id = "{SMSR_ID}"
+url = "http://127.0.0.1:{sr_port}"
+token = "dp-token"
+[[operators]]
+id = "{SMDP_ID}"
+roles = ["SM-DP"]
+token = "dp-token"
+callback_url = "http://127.0.0.1:{dp_port}"
+callback_token = "sr-token"
+[[operators]]
+id = "{SMSR_ID}"
+roles = ["SM-SR"]
+token = "sr-token"
+[[operators]]
+id = "mno-a"
+roles = ["MNO"]
+token = "mno-a-token"
+[[operators]]
+id = "mno-b"
+roles = ["MNO"]
+token = "mno-b-token"
+[[operators]]
+id = "mno-c"
+roles = ["MNO"]
+token = "mno-c-token"
+"#
+        );
+        fs::write(d.join("esim.toml"), config).expect("esim.toml");
+        fs::write(
+            d.join("device.toml"),
+            format!(
+                "cards_dir = \"cards\"\n[smsc]\naddress = \"127.0.0.1:{smsc_port}\"\n\
+                 [network]\nreachable = [\"00101\", \"00102\"]\n"
+            ),
+        )
+        .expect("device.toml");
+        let mut lab = Lab {
+            root: d.to_path_buf(),
+            dir: Some(dir),
+            eids: vec![],
+            smsc_port,
+            sr_port,
+            dp_port,
+            smsc: None,
+            smsr: None,
+            smdp: None,
+            device: None,
+            control: String::new(),
+            generation: 0,
+            schemas,
+            pg,
+        };
+        lab.must(&["pki", "init", "--out", "pki"]);
+        let n = euiccs.to_string();
+        let issued = lab.must(&[
+            "--json", "pki", "euicc", "--eum", "pki/eum", "--out", "euiccs", "--count", &n,
+        ]);
+        let eids: Vec<String> = issued.json()["issued"]
+            .as_array()
+            .expect("issued EIDs")
+            .iter()
+            .map(|v| v.as_str().expect("EID").to_string())
+            .collect();
+        assert_eq!(eids.len(), euiccs, "issued: {issued}");
+        let tpl = template();
+        let tpl = tpl.to_str().expect("template path");
+        for (i, eid) in eids.iter().enumerate() {
+            let iccid = format!("89001010000000{i:04}");
+            let imsi = format!("0010100000{i:05}");
+            let msisdn = format!("447700{i:05}");
+            let pki = format!("euiccs/{eid}");
+            let card = format!("cards/{eid}");
+            lab.must(&[
+                "device",
+                "init",
+                "--pki",
+                &pki,
+                "--card",
+                &card,
+                "--bootstrap",
+                tpl,
+                "--iccid",
+                &iccid,
+                "--imsi",
+                &imsi,
+                "--msisdn",
+                &msisdn,
+            ]);
+            lab.must(&[
+                "smsr",
+                "register",
+                "-c",
+                "esim.toml",
+                "--euicc",
+                &pki,
+                "--msisdn",
+                &msisdn,
+                "--card",
+                &card,
+            ]);
+        }
+        lab.eids = eids;
+        if profiles > 0 {
+            let count = profiles.to_string();
+            lab.must(&[
+                "smdp",
+                "generate",
+                "-c",
+                "esim.toml",
+                "--owner",
+                "mno-b",
+                "--type",
+                "demo-b",
+                "--template",
+                tpl,
+                "--iccid-start",
+                "890010200000000000",
+                "--imsi-start",
+                "001020000000001",
+                "--count",
+                &count,
+            ]);
+        }
+        lab.start_smsc();
+        lab.start_smsr();
+        lab.start_smdp();
+        lab.start_device();
+        lab
+    }
+
+    /// The lab directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Runs `esim ARGS` in the lab directory.
+    pub fn run(&self, args: &[&str]) -> Out {
+        run_in(self.path(), args)
+    }
+
+    /// Runs `esim ARGS` and requires exit status 0.
+    pub fn must(&self, args: &[&str]) -> Out {
+        let o = self.run(args);
+        assert!(o.success(), "esim {args:?} failed:\n{o}");
+        o
+    }
+
+    fn next_gen(&mut self) -> u32 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Starts the SMSC simulator.
+    pub fn start_smsc(&mut self) {
+        let g = self.next_gen();
+        let listen = format!("127.0.0.1:{}", self.smsc_port);
+        let mut p = Proc::spawn(
+            self.path(),
+            "smsc",
+            g,
+            &[
+                "--json",
+                "smsc",
+                "--listen",
+                &listen,
+                "--route",
+                "SMSR=smsr",
+            ],
+        );
+        p.wait_json();
+        self.smsc = Some(p);
+    }
+
+    /// Starts (or restarts) the SM-SR.
+    pub fn start_smsr(&mut self) {
+        let g = self.next_gen();
+        let mut p = Proc::spawn(
+            self.path(),
+            "smsr",
+            g,
+            &["--json", "smsr", "-c", "esim.toml"],
+        );
+        p.wait_json();
+        self.smsr = Some(p);
+    }
+
+    /// Starts (or restarts) the SM-DP.
+    pub fn start_smdp(&mut self) {
+        let g = self.next_gen();
+        let mut p = Proc::spawn(
+            self.path(),
+            "smdp",
+            g,
+            &["--json", "smdp", "-c", "esim.toml"],
+        );
+        p.wait_json();
+        self.smdp = Some(p);
+    }
+
+    /// Starts (or restarts) the device agent and records its control endpoint.
+    pub fn start_device(&mut self) {
+        let g = self.next_gen();
+        let mut p = Proc::spawn(
+            self.path(),
+            "device",
+            g,
+            &[
+                "--json",
+                "device",
+                "run",
+                "--config",
+                "device.toml",
+                "--control",
+                "127.0.0.1:0",
+            ],
+        );
+        let v = p.wait_json();
+        self.control = v["control"]
+            .as_str()
+            .unwrap_or_else(|| panic!("device control address in {v}"))
+            .to_string();
+        self.device = Some(p);
+    }
+
+    /// Stops the device agent cleanly (SIGTERM): its cards are saved.
+    pub fn stop_device(&mut self) {
+        if let Some(mut p) = self.device.take() {
+            p.terminate();
+        }
+    }
+
+    /// The tails of every process log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = format!("lab directory: {}\n", self.path().display());
+        for p in [&self.smsc, &self.smsr, &self.smdp, &self.device]
+            .into_iter()
+            .flatten()
+        {
+            s.push_str(&p.tail(25));
+            s.push('\n');
+        }
+        s
+    }
+
+    /// `esim --json mno --url SERVER --token … --requester R [--call-id ID] ARGS`.
+    pub fn mno(
+        &self,
+        server: Server,
+        requester: &str,
+        call_id: Option<&str>,
+        args: &[&str],
+    ) -> Out {
+        let url = match server {
+            Server::Dp => format!("http://127.0.0.1:{}", self.dp_port),
+            Server::Sr => format!("http://127.0.0.1:{}", self.sr_port),
+        };
+        let token = format!("{requester}-token");
+        let mut a: Vec<&str> = vec![
+            "--json",
+            "mno",
+            "--url",
+            &url,
+            "--token",
+            &token,
+            "--requester",
+            requester,
+            "--wait",
+            "180",
+        ];
+        if let Some(id) = call_id {
+            a.extend(["--call-id", id]);
+        }
+        a.extend(args);
+        self.run(&a)
+    }
+
+    /// ES2.DownloadProfile of a `demo-b` Profile for mno-b; returns its ICCID.
+    pub fn download(&self, eid: &str, enable: bool) -> String {
+        let mut args = vec![
+            "download",
+            "--eid",
+            eid,
+            "--smsr-id",
+            SMSR_ID,
+            "--profile-type",
+            "demo-b",
+        ];
+        if enable {
+            args.push("--enable");
+        }
+        let o = self.mno(Server::Dp, "mno-b", None, &args);
+        assert!(
+            o.success(),
+            "DownloadProfile on {eid}:\n{o}\n{}",
+            self.logs()
+        );
+        o.json()
+            .pointer("/Body/Iccid")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no Body.Iccid in {o}"))
+            .to_string()
+    }
+
+    /// ES4.GetEIS as `requester`: the Profiles it may see, by ISD-P AID (`None`: Failed).
+    pub fn eis_as(
+        &self,
+        requester: &str,
+        eid: &str,
+    ) -> (Out, Option<BTreeMap<String, ProfileView>>) {
+        let o = self.mno(
+            Server::Sr,
+            requester,
+            None,
+            &["es4", "get-eis", "--eid", eid],
+        );
+        if !o.success() {
+            return (o, None);
+        }
+        let j = o.json();
+        let mut m = BTreeMap::new();
+        for p in j
+            .pointer("/Body/Eis/ProfileInfo")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let aid = p["Isd-p-aid"].as_str().unwrap_or_default().to_uppercase();
+            m.insert(
+                aid,
+                ProfileView {
+                    iccid: p["Iccid"].as_str().unwrap_or_default().to_string(),
+                    state: p["State"].as_str().unwrap_or_default().to_lowercase(),
+                    fallback: p["FallbackAttribute"].as_bool().unwrap_or(false),
+                },
+            );
+        }
+        (o, Some(m))
+    }
+
+    /// The EIS as the union of what mno-a (bootstrap owner) and mno-b see.
+    pub fn eis(&self, eid: &str) -> BTreeMap<String, ProfileView> {
+        let mut all = BTreeMap::new();
+        for r in ["mno-a", "mno-b"] {
+            let (o, m) = self.eis_as(r, eid);
+            match m {
+                Some(m) => all.extend(m),
+                None => {
+                    // An operator without any Profile on the eUICC is refused (1.2).
+                    let sr = o.subject_reason();
+                    assert!(
+                        sr.as_ref().is_some_and(|(_, r)| r == "1.2"),
+                        "GetEIS as {r} on {eid}:\n{o}\n{}",
+                        self.logs()
+                    );
+                }
+            }
+        }
+        all
+    }
+
+    /// The card's Profiles (from its card.json), by ISD-P AID.
+    pub fn card(&self, eid: &str) -> BTreeMap<String, ProfileView> {
+        let path = self.path().join("cards").join(eid).join("card.json");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let v: Value = loop {
+            // The agent may be writing it; retry a torn read.
+            match fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(v) => break v,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                None => panic!("cannot read {}", path.display()),
+            }
+        };
+        let mut m = BTreeMap::new();
+        for p in v
+            .pointer("/registry/isdps")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            m.insert(
+                p["aid"].as_str().unwrap_or_default().to_uppercase(),
+                ProfileView {
+                    iccid: p["iccid"].as_str().unwrap_or_default().to_string(),
+                    state: p["state"].as_str().unwrap_or_default().to_lowercase(),
+                    fallback: p["fallback"].as_bool().unwrap_or(false),
+                },
+            );
+        }
+        m
+    }
+
+    /// Polls (bounded) until the EIS equals the card; returns the last pair.
+    pub fn wait_eis_equals_card(
+        &self,
+        eid: &str,
+        bound: Duration,
+    ) -> (BTreeMap<String, ProfileView>, BTreeMap<String, ProfileView>) {
+        let deadline = Instant::now() + bound;
+        loop {
+            let eis = self.eis(eid);
+            let card = self.card(eid);
+            if eis == card || Instant::now() > deadline {
+                return (eis, card);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Hex C-APDUs on the contact interface of a card (the agent must be stopped).
+    pub fn apdu(&self, eid: &str, apdus: &[&str]) -> Vec<(String, String)> {
+        let card = format!("cards/{eid}");
+        let mut args = vec!["--json", "device", "apdu", "--card", &card];
+        args.extend(apdus);
+        let o = self.must(&args);
+        o.json()
+            .as_array()
+            .expect("exchanges")
+            .iter()
+            .map(|e| {
+                (
+                    e["response"].as_str().unwrap_or_default().to_string(),
+                    e["sw"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in [
+            &mut self.device,
+            &mut self.smdp,
+            &mut self.smsr,
+            &mut self.smsc,
+        ] {
+            if let Some(mut p) = p.take() {
+                p.kill();
+            }
+        }
+        if let Some(url) = &self.pg {
+            let base = url.split('?').next().unwrap_or(url);
+            for s in &self.schemas {
+                let _ = Command::new("psql")
+                    .args([
+                        base,
+                        "-q",
+                        "-c",
+                        &format!("DROP SCHEMA IF EXISTS {s} CASCADE"),
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        if std::env::var_os("ESIM_E2E_KEEP").is_some()
+            && let Some(d) = self.dir.take()
+        {
+            println!("kept lab directory {}", d.keep().display());
+        }
+    }
+}
+
+/// ISD-R AID (SELECT on the contact interface).
+pub const ISD_R: &str = "A0000005591010FFFFFFFF8900000100";
+
+/// `SELECT ISD-R`.
+pub fn select_isd_r() -> String {
+    format!("00A4040010{ISD_R}")
+}
+
+/// STORE DATA of an ES5 command `TAG {4F AID}` to the ISD-R (e.g. `3A03` enable, `3A05`
+/// set fall-back attribute).
+pub fn store_data_aid(tag: &str, aid: &str) -> String {
+    format!("80E28800153A{tag}124F10{aid}")
+}

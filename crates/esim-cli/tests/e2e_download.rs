@@ -1,0 +1,63 @@
+//! End-to-end (issue 4): register 10 eUICCs, then download, install and enable a Profile on
+//! each through ES2 at the SM-DP, with real processes (SMSC simulator, SM-SR, SM-DP, device
+//! agent) on loopback; the SM-SR's EIS (ES4.GetEIS) must show the new Profile Enabled and equal
+//! the cards.
+
+mod e2e;
+
+use e2e::{Backend, Lab};
+use std::time::Duration;
+
+fn download_enable_ten(tag: &str, backend: Backend) {
+    let lab = Lab::new(tag, 10, 10, backend);
+    let eids = lab.eids.clone();
+    let iccids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = eids
+            .iter()
+            .map(|eid| {
+                let lab = &lab;
+                s.spawn(move || lab.download(eid, true))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("download thread"))
+            .collect()
+    });
+    let mut distinct = iccids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        10,
+        "one distinct Profile per eUICC: {iccids:?}"
+    );
+    for (eid, iccid) in eids.iter().zip(&iccids) {
+        let (o, seen) = lab.eis_as("mno-b", eid);
+        let seen = seen.unwrap_or_else(|| panic!("GetEIS as mno-b on {eid}:\n{o}\n{}", lab.logs()));
+        assert!(
+            seen.values()
+                .any(|p| &p.iccid == iccid && p.state == "enabled"),
+            "EIS of {eid} does not show {iccid} Enabled: {seen:?}\n{}",
+            lab.logs()
+        );
+        let (eis, card) = lab.wait_eis_equals_card(eid, Duration::from_secs(60));
+        assert_eq!(eis, card, "EIS vs card of {eid}\n{}", lab.logs());
+        let enabled: Vec<_> = card.values().filter(|p| p.state == "enabled").collect();
+        assert_eq!(enabled.len(), 1, "card {eid}: {card:?}");
+        assert_eq!(&enabled[0].iccid, iccid, "card {eid}: {card:?}");
+    }
+}
+
+#[test]
+fn e2e_download_enable_ten_sqlite() {
+    download_enable_ten("dl-sqlite", Backend::Sqlite);
+}
+
+#[test]
+fn e2e_download_enable_ten_postgres() {
+    let Some(url) = e2e::pg_url_or_skip("e2e_download_enable_ten_postgres") else {
+        return;
+    };
+    download_enable_ten("dl-pg", Backend::Pg(url));
+}
