@@ -175,20 +175,21 @@ impl Inner {
         {
             disabled.push(b.clone());
         }
-        if n.kind == NotificationType::ProfileChangeSucceeded
-            || n.kind == NotificationType::ProfileChangeAfterFallback
-        {
-            if before.as_ref().map(|b| &b.iccid) != Some(&now_enabled.iccid) {
-                profile_event(self, Event::Enabled, now_enabled, None).await;
-            }
-            for d in &disabled {
-                profile_event(self, Event::Disabled, d, None).await;
-            }
+        // The owners learn of every change the EIS did not know yet (a switch the SM-SR
+        // ordered was reported by its function already).
+        if before.as_ref().map(|b| &b.iccid) != Some(&now_enabled.iccid) {
+            profile_event(self, Event::Enabled, now_enabled, None).await;
         }
-        // A Profile disabled by the card on its own (fall-back, rollback) is subject to its
-        // POL2 DISABLE + Auto-Delete; switches the SM-SR ordered are handled by the function.
-        for p in &disabled {
-            self.auto_delete_if_pol2(eid, p, &format!("n{seq}")).await?;
+        for d in &disabled {
+            profile_event(self, Event::Disabled, d, None).await;
+        }
+        // A Profile the card disabled on its own by fall-back is subject to its POL2 DISABLE +
+        // Auto-Delete (switches the SM-SR ordered are handled by their function; a roll-back
+        // only undoes a switch that never took effect).
+        if n.kind == NotificationType::ProfileChangeAfterFallback {
+            for p in &disabled {
+                self.auto_delete_if_pol2(eid, p, &format!("n{seq}")).await?;
+            }
         }
         Ok(())
     }

@@ -1106,3 +1106,42 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The SendData guard never panics on arbitrary bytes.
+        #[test]
+        fn isd_r_guard_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let mine = [Aid::isd_p(Tar([0, 0, 0x11]))];
+            let _ = check_isd_r_script(&data, &mine);
+        }
+
+        /// Nor on arbitrary scripts of arbitrary commands; anything outside INSTALL [for
+        /// personalization] and STORE DATA is refused.
+        #[test]
+        fn isd_r_guard_refuses_other_instructions(
+            cmds in proptest::collection::vec(
+                (any::<u8>(), any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40)),
+                1..5,
+            )
+        ) {
+            let apdus: Vec<CommandApdu> = cmds
+                .iter()
+                .map(|(ins, p1, p2, data)| {
+                    CommandApdu::new(0x80, *ins, *p1, *p2).with_data(data.clone())
+                })
+                .collect();
+            let allowed = apdus.iter().all(|c| c.ins == 0xE6 || c.ins == 0xE2);
+            if let Ok(script) = CommandScript::of_apdus(apdus).encode() {
+                let r = check_isd_r_script(&script, &[Aid::isd_p(Tar([0, 0, 0x11]))]);
+                if !allowed {
+                    prop_assert!(r.is_err());
+                }
+            }
+        }
+    }
+}

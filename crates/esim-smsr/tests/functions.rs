@@ -1506,3 +1506,63 @@ async fn run_loop_resumes_an_abandoned_operation_and_stops_on_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_notification_restores_the_previous_profile() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    let (pb, b) = package_with(ICCID_B, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    // B would be auto-deleted once disabled; a roll-back must not trigger that.
+    e.download(
+        0x12,
+        pb,
+        &b,
+        "mno2",
+        json!({"Rule": [
+            {"Subject": "PROFILE", "Action": "DISABLE", "Qualification": "Auto-Delete"}
+        ]}),
+    )
+    .await;
+    e.enable(&mno1(), &a).await;
+    e.deliver_notifications(e.attach()).await;
+    assert_eq!(
+        status(&e.enable(&mno2(), &b).await),
+        Status::ExecutedSuccess
+    );
+    assert_eq!(e.state_of(&b).await.as_deref(), Some("Enabled"));
+    // B can't attach: the card rolls back to A and says so once attached again.
+    let ns = e.exec.with(&e.eid, |card| {
+        card.network_attach(false);
+        while card.poll_action().is_some() {}
+        card.network_attach(true);
+        std::iter::from_fn(|| card.poll_action())
+            .filter_map(|a| match a {
+                Action::SendNotification {
+                    sequence,
+                    notification,
+                    ..
+                } => Some((Notification::decode(&notification).unwrap(), sequence)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(ns.len(), 1);
+    assert_eq!(
+        ns[0].0.kind,
+        esim_apdu::gp::sgp02::NotificationType::ProfileChangeFailedRolledBack
+    );
+    e.deliver_notifications(ns).await;
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
+    assert_eq!(e.state_of(&b).await.as_deref(), Some("Disabled"));
+    assert!(
+        e.cb.notifications("mno2")
+            .contains(&Function::Es4HandleProfileDisabledNotification)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        e.card_state(0x12),
+        Some(LifeCycle::Disabled),
+        "no auto-delete"
+    );
+}
