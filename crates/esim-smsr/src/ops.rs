@@ -191,11 +191,22 @@ pub(crate) async fn visible(
         Access::Mno(id) => profiles.iter().any(|p| &p.mno_id == id),
         Access::Eum(id) => &eis.eum_id == id,
     };
-    if ok {
-        Ok((eis, profiles))
-    } else {
-        Err(eid_refused(&access, eid, true))
+    if !ok {
+        return Err(eid_refused(&access, eid, true));
     }
+    // An eUICC locked by an SM-SR change (digest §3.6 step 2) takes no card procedure.
+    if let Some(by) = &eis.locked_by
+        && *by != run.id
+        && !crate::service::is_quick(run.state.function)
+    {
+        return Err(respond(FunctionExecutionStatus::failed_for(
+            subject::EID,
+            reason::UNAVAILABLE,
+            eid.as_str(),
+            "the eUICC is locked by an SM-SR change",
+        )));
+    }
+    Ok((eis, profiles))
 }
 
 fn may_act(access: &Access, p: &ProfileRecord) -> bool {

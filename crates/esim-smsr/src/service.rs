@@ -100,7 +100,7 @@ pub const SERVED: &[Function] = &[
 ];
 
 /// Functions answered without a card exchange (run inline by `call`).
-fn is_quick(f: Function) -> bool {
+pub(crate) fn is_quick(f: Function) -> bool {
     matches!(
         f,
         Function::Es1RegisterEis

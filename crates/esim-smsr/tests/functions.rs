@@ -1566,3 +1566,18 @@ async fn rollback_notification_restores_the_previous_profile() {
         "no auto-delete"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_euicc_takes_no_card_procedure() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let mut rec = e.store.get_eis(&e.eid).await.unwrap();
+    rec.locked_by = Some(OperationId::random().unwrap());
+    e.store.update_eis(&rec).await.unwrap();
+    let r = e.enable(&mno1(), &a).await;
+    assert_eq!(codes(&r), ("8.1.1".into(), "3.7".into()));
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Disabled));
+    // Reading the EIS is still possible.
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"));
+}
