@@ -200,3 +200,43 @@ impl crate::Smsr {
         Ok(register(&self.inner, &access, doc, extra).await?)
     }
 }
+
+impl crate::Smsr {
+    /// Sets (or with `None` removes) an `AdditionalProperties` entry of an eUICC (digest §4.1),
+    /// e.g. `msisdn`, the number the ES5 delivery sends SMS to when no Profile has one. For an
+    /// ADMIN or the eUICC's EUM; anyone else, and an unknown EID, get `Forbidden` (the EID's
+    /// existence is not revealed).
+    pub async fn set_additional_property(
+        &self,
+        caller: &esim_service::Caller,
+        eid: &esim_codec::Eid,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), esim_service::ServiceError> {
+        let store = &self.inner.store;
+        let forbidden =
+            || esim_service::ServiceError::Forbidden(format!("EID {} not allowed", eid.as_str()));
+        let mut rec = match store.get_eis(eid).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound { .. }) => return Err(forbidden()),
+            Err(e) => return Err(e.into()),
+        };
+        let allowed = caller.has_role(esim_service::role::ADMIN)
+            || (caller.has_role(esim_service::role::EUM) && caller.id == rec.eum_id);
+        if !allowed {
+            return Err(forbidden());
+        }
+        match value {
+            Some(v) => {
+                rec.additional_properties
+                    .insert(name.to_owned(), v.to_owned());
+            }
+            None => {
+                rec.additional_properties.remove(name);
+            }
+        }
+        rec.updated_at = now();
+        store.update_eis(&rec).await?;
+        Ok(())
+    }
+}

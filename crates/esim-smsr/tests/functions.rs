@@ -1581,3 +1581,46 @@ async fn a_locked_euicc_takes_no_card_procedure() {
     // Reading the EIS is still possible.
     assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn additional_properties_by_the_eum_or_an_admin() {
+    let e = env(memory()).await;
+    e.smsr
+        .set_additional_property(&eum(), &e.eid, "msisdn", Some("4911112222"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.store.get_eis(&e.eid).await.unwrap().additional_properties["msisdn"],
+        "4911112222"
+    );
+    let eis = e.eis().await;
+    assert_eq!(
+        eis["AdditionalProperties"],
+        json!([["msisdn", "4911112222"]])
+    );
+    assert!(matches!(
+        e.smsr
+            .set_additional_property(&mno1(), &e.eid, "msisdn", Some("1"))
+            .await,
+        Err(esim_service::ServiceError::Forbidden(_))
+    ));
+    let unknown = pki::eid_from_prefix("8904903200", 999_998).unwrap();
+    assert!(matches!(
+        e.smsr
+            .set_additional_property(&eum(), &unknown, "msisdn", Some("1"))
+            .await,
+        Err(esim_service::ServiceError::Forbidden(_))
+    ));
+    e.smsr
+        .set_additional_property(&admin(), &e.eid, "msisdn", None)
+        .await
+        .unwrap();
+    assert!(
+        !e.store
+            .get_eis(&e.eid)
+            .await
+            .unwrap()
+            .additional_properties
+            .contains_key("msisdn")
+    );
+}
