@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::names::function_path;
 use crate::server::CallbackResult;
+use crate::tls::{TlsOptions, http_client};
 
 /// A party's endpoint: the base URL of its server speaking this binding and the bearer token
 /// this server presents to it.
@@ -120,15 +121,22 @@ impl std::fmt::Debug for HttpCallbacks {
 }
 
 impl HttpCallbacks {
-    /// Callbacks to the parties of `parties` (party id → endpoint).
+    /// Callbacks to the parties of `parties` (party id → endpoint); `https` endpoints are
+    /// checked against the system trust store.
     pub fn new(
         parties: HashMap<String, Endpoint>,
         policy: RetryPolicy,
     ) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ClientError::Transport(format!("HTTP client: {e}")))?;
+        Self::with_tls(parties, policy, &TlsOptions::default())
+    }
+
+    /// Like [`HttpCallbacks::new`], with extra trust anchors and/or a client certificate.
+    pub fn with_tls(
+        parties: HashMap<String, Endpoint>,
+        policy: RetryPolicy,
+        tls: &TlsOptions,
+    ) -> Result<Self, ClientError> {
+        let http = http_client(tls)?;
         Ok(HttpCallbacks {
             parties: Arc::new(parties),
             policy,

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::names::function_path;
 use crate::server::{ErrorBody, PendingBody};
+use crate::tls::{TlsOptions, http_client};
 
 /// The largest `wait` the server honours (seconds).
 const MAX_WAIT_S: u64 = 300;
@@ -39,17 +40,19 @@ impl std::fmt::Debug for HttpFunctionClient {
 }
 
 impl HttpFunctionClient {
-    /// A client of the server at `base_url` (`http://host:port`, no trailing path) that
-    /// authenticates with the bearer `token`.
+    /// A client of the server at `base_url` (`http://host:port` or `https://host:port`, no
+    /// trailing path) that authenticates with the bearer `token`; `https` peers are checked
+    /// against the system trust store.
     pub fn new(base_url: &str, token: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ClientError::Transport(format!("HTTP client: {e}")))?;
+        Self::with_tls(base_url, token, &TlsOptions::default())
+    }
+
+    /// Like [`HttpFunctionClient::new`], with extra trust anchors and/or a client certificate.
+    pub fn with_tls(base_url: &str, token: &str, tls: &TlsOptions) -> Result<Self, ClientError> {
         Ok(HttpFunctionClient {
             base: base_url.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
-            http,
+            http: http_client(tls)?,
         })
     }
 

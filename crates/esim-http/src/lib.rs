@@ -22,6 +22,7 @@ mod metrics;
 mod names;
 mod openapi;
 mod server;
+mod tls;
 
 pub use callbacks::{CallbackStats, Endpoint, HttpCallbacks, RetryPolicy};
 pub use client::HttpFunctionClient;
@@ -30,3 +31,4 @@ pub use openapi::openapi_document;
 pub use server::{
     CallbackResult, CallbackSink, ErrorBody, HttpConfig, HttpState, PendingBody, router, run, serve,
 };
+pub use tls::TlsOptions;

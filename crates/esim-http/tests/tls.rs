@@ -1,0 +1,358 @@
+//! The binding's clients over HTTPS (OpenSSL, vendored): a private CA, a server certificate
+//! for 127.0.0.1, mutual TLS with a client certificate. The server side is the real router
+//! served by hyper over tokio-openssl (the binding itself leaves TLS termination to the
+//! deployment).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use esim_http::{
+    Endpoint, HttpCallbacks, HttpConfig, HttpFunctionClient, HttpState, RetryPolicy, TlsOptions,
+};
+use esim_proto::common::FunctionExecutionStatus;
+use esim_proto::function::{AnyRequest, Function, decode_request};
+use esim_service::{
+    CallOutcome, Callback, Callbacks, Caller, ClientError, FunctionClient, FunctionService,
+    ServiceError, response,
+};
+use esim_store::{MemoryStore, OperationId, OperatorRecord, OperatorStore, Timestamp, hash_token};
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
+use openssl::x509::{X509, X509NameBuilder};
+use serde_json::json;
+
+fn key() -> PKey<Private> {
+    let g = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    PKey::from_ec_key(EcKey::generate(&g).unwrap()).unwrap()
+}
+
+/// A certificate for `cn`: a CA when `issuer` is `None` (self-signed), else a leaf signed by
+/// it (server: SAN 127.0.0.1, client: clientAuth).
+fn cert(
+    cn: &str,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    server: bool,
+) -> X509 {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(issuer.map(|(c, _)| c.subject_name()).unwrap_or(&name))
+        .unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(7).unwrap())
+        .unwrap();
+    match issuer {
+        None => {
+            b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        Some((ca, _)) => {
+            b.append_extension(BasicConstraints::new().build().unwrap())
+                .unwrap();
+            if server {
+                let san = SubjectAlternativeName::new()
+                    .ip("127.0.0.1")
+                    .dns("localhost")
+                    .build(&b.x509v3_context(Some(ca), None))
+                    .unwrap();
+                b.append_extension(san).unwrap();
+                b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+                    .unwrap();
+            } else {
+                b.append_extension(ExtendedKeyUsage::new().client_auth().build().unwrap())
+                    .unwrap();
+            }
+        }
+    }
+    let signer = issuer.map(|(_, k)| k).unwrap_or(key);
+    b.sign(signer, MessageDigest::sha256()).unwrap();
+    b.build()
+}
+
+struct Pki {
+    ca: X509,
+    server: (X509, PKey<Private>),
+    client_pem: (Vec<u8>, Vec<u8>),
+    other_ca: X509,
+}
+
+fn pki() -> Pki {
+    let ca_key = key();
+    let ca = cert("test CA", &ca_key, None, false);
+    let sk = key();
+    let server = cert("127.0.0.1", &sk, Some((&ca, &ca_key)), true);
+    let ck = key();
+    let client = cert("smdp1", &ck, Some((&ca, &ca_key)), false);
+    let other_ca = cert("other CA", &key(), None, false);
+    Pki {
+        client_pem: (
+            client.to_pem().unwrap(),
+            ck.private_key_to_pem_pkcs8().unwrap(),
+        ),
+        ca,
+        server: (server, sk),
+        other_ca,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Echo(Mutex<Vec<Function>>);
+
+#[async_trait]
+impl FunctionService for Echo {
+    fn functions(&self) -> Vec<Function> {
+        vec![
+            Function::Es3GetEis,
+            Function::Es2HandleProfileEnabledNotification,
+        ]
+    }
+    async fn call(
+        &self,
+        _: &Caller,
+        r: AnyRequest,
+        _: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        self.0.lock().unwrap().push(r.function());
+        Ok(CallOutcome::Done(response(
+            Timestamp(0),
+            Timestamp(1),
+            FunctionExecutionStatus::success(),
+            Some(json!({"Over": "TLS"})),
+        )))
+    }
+    async fn outcome(
+        &self,
+        _: &Caller,
+        op: &OperationId,
+        _: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        Err(ServiceError::UnknownOperation(op.to_string()))
+    }
+}
+
+/// Serves the binding over TLS on 127.0.0.1; with `require_client_cert` the client must
+/// present a certificate of the CA.
+async fn serve_tls(p: &Pki, require_client_cert: bool) -> (String, Arc<Echo>) {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_operator(&OperatorRecord {
+            id: "smdp1".into(),
+            name: "smdp1".into(),
+            roles: vec!["SM-DP".into()],
+            token_hashes: vec![hash_token("tok-smdp")],
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let echo = Arc::new(Echo::default());
+    let router = esim_http::router(HttpState::new(
+        HttpConfig::default(),
+        vec![echo.clone() as Arc<dyn FunctionService>],
+        store,
+    ));
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    acc.set_private_key(&p.server.1).unwrap();
+    acc.set_certificate(&p.server.0).unwrap();
+    if require_client_cert {
+        acc.cert_store_mut().add_cert(p.ca.clone()).unwrap();
+        acc.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    }
+    let acceptor = acc.build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let ssl = Ssl::new(acceptor.context()).unwrap();
+                let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+                if Pin::new(&mut tls).accept().await.is_err() {
+                    return;
+                }
+                let svc = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (base, echo)
+}
+
+fn get_eis() -> AnyRequest {
+    let eid = esim_codec::ids::Eid::from_body("890490320000000000000000000012").unwrap();
+    decode_request(
+        Function::Es3GetEis,
+        &json!({
+            "Header": {"FunctionRequesterIdentifier": "smdp1", "FunctionCallIdentifier": "tls-1"},
+            "Body": {"Eid": eid.to_string()}
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca() {
+    let p = pki();
+    let (base, _) = serve_tls(&p, false).await;
+    let trusted = TlsOptions {
+        root_certificates_pem: vec![p.ca.to_pem().unwrap()],
+        client_identity_pem: None,
+    };
+    let c = HttpFunctionClient::with_tls(&base, "tok-smdp", &trusted).unwrap();
+    let v = c.call(&get_eis(), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(v["Body"]["Over"], "TLS");
+    // Not trusted: the system store does not know the test CA, nor does another CA.
+    for tls in [
+        TlsOptions::default(),
+        TlsOptions {
+            root_certificates_pem: vec![p.other_ca.to_pem().unwrap()],
+            client_identity_pem: None,
+        },
+    ] {
+        let c = HttpFunctionClient::with_tls(&base, "tok-smdp", &tls).unwrap();
+        assert!(matches!(
+            c.call(&get_eis(), Duration::from_secs(10)).await,
+            Err(ClientError::Transport(_))
+        ));
+    }
+    // Plain HTTP to a TLS port is not a response either.
+    let plain = HttpFunctionClient::new(&base.replace("https", "http"), "tok-smdp").unwrap();
+    assert!(
+        plain
+            .call(&get_eis(), Duration::from_secs(10))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn mutual_tls_needs_the_client_certificate() {
+    let p = pki();
+    let (base, echo) = serve_tls(&p, true).await;
+    let root = vec![p.ca.to_pem().unwrap()];
+    let without = HttpFunctionClient::with_tls(
+        &base,
+        "tok-smdp",
+        &TlsOptions {
+            root_certificates_pem: root.clone(),
+            client_identity_pem: None,
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        without.call(&get_eis(), Duration::from_secs(10)).await,
+        Err(ClientError::Transport(_))
+    ));
+    assert!(echo.0.lock().unwrap().is_empty());
+    let tls = TlsOptions {
+        root_certificates_pem: root,
+        client_identity_pem: Some(p.client_pem.clone()),
+    };
+    let debug = format!("{tls:?}");
+    assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+    let with = HttpFunctionClient::with_tls(&base, "tok-smdp", &tls).unwrap();
+    let v = with
+        .call(&get_eis(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(v["Body"]["Over"], "TLS");
+
+    // Callbacks over the same mutual TLS.
+    let mut parties = HashMap::new();
+    parties.insert(
+        "mno1".to_string(),
+        Endpoint {
+            base_url: base.clone(),
+            token: "tok-smdp".into(),
+        },
+    );
+    let cb = HttpCallbacks::with_tls(
+        parties,
+        RetryPolicy {
+            base_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+        &tls,
+    )
+    .unwrap();
+    let AnyRequest::Es3GetEis(rq) = get_eis() else {
+        unreachable!()
+    };
+    let notif = AnyRequest::Es2HandleProfileEnabledNotification(esim_proto::common::Request {
+        header: rq.header,
+        body: serde_json::from_value(json!({
+            "Eid": rq.body.eid.to_string(),
+            "Iccid": esim_codec::ids::Iccid::with_luhn("894400000000000001").unwrap().to_string(),
+            "CompletionTimeStamp": "2026-11-26T00:00:00Z"
+        }))
+        .unwrap(),
+    });
+    cb.deliver("mno1", Callback::Notification(notif))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while cb.stats().delivered == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        echo.0.lock().unwrap().as_slice(),
+        &[
+            Function::Es3GetEis,
+            Function::Es2HandleProfileEnabledNotification
+        ]
+    );
+}
+
+#[test]
+fn unusable_tls_material_is_an_error_not_a_panic() {
+    let bad_root = TlsOptions {
+        root_certificates_pem: vec![b"not a certificate".to_vec()],
+        client_identity_pem: None,
+    };
+    assert!(HttpFunctionClient::with_tls("https://127.0.0.1:1", "t", &bad_root).is_err());
+    let bad_identity = TlsOptions {
+        root_certificates_pem: vec![],
+        client_identity_pem: Some((b"x".to_vec(), b"y".to_vec())),
+    };
+    assert!(
+        HttpCallbacks::with_tls(HashMap::new(), RetryPolicy::default(), &bad_identity).is_err()
+    );
+}
