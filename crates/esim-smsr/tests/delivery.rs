@@ -889,3 +889,63 @@ async fn bad_job_and_unknown_euicc_are_refused() {
     assert!(matches!(r, Err(DeliveryError::NoKeyset(_))), "{r:?}");
     assert!(lab.commands().await.is_empty());
 }
+
+/// HTTPS: two jobs queued before the card is reachable both run in the first admin session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_session_carries_the_queued_jobs() {
+    let mut lab = Lab::new(true).await;
+    let d = lab.start_delivery().await;
+    let (op_a, op_b) = (
+        OperationId::random().unwrap(),
+        OperationId::random().unwrap(),
+    );
+    let (d1, a) = (d.clone(), op_a.clone());
+    let first = tokio::spawn(async move {
+        let job = Es5Job {
+            target: JobTarget::IsdR,
+            payload: apdus(&[GetData::new(0x5A).to_command()]),
+            step: "eid".into(),
+        };
+        execute(&d1, &a, job, in_minutes(10)).await
+    });
+    tokio::time::timeout(LIMIT, async {
+        while lab.pending().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (d2, b) = (d.clone(), op_b.clone());
+    let second =
+        tokio::spawn(
+            async move { execute(&d2, &b, get_status_job("status"), in_minutes(10)).await },
+        );
+    tokio::time::timeout(LIMIT, async {
+        while lab.pending().await.len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    lab.start_device().await;
+    let out_a = first.await.unwrap();
+    let out_b = second.await.unwrap();
+    let Es5Outcome::Completed { responses, .. } = &out_a else {
+        panic!("{out_a:?}");
+    };
+    assert!(hex::encode_upper(&responses.last().unwrap().data).contains(eid().as_str()));
+    assert_bootstrap_listed(&out_b);
+    let ev = lab
+        .event(|k| matches!(k, EventKind::AdminSession { .. }))
+        .await;
+    // (a notification confirmation queued meanwhile may ride along)
+    let EventKind::AdminSession {
+        success, scripts, ..
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert!(success && scripts >= 2, "both scripts in the first session");
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}

@@ -1238,11 +1238,6 @@ impl Es5Executor for Delivery {
     }
 }
 
-impl From<StoreError> for RunError {
-    fn from(e: StoreError) -> Self {
-        RunError::Config(e.to_string())
-    }
-}
 
 #[cfg(test)]
 mod tests {
