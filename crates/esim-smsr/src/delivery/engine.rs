@@ -34,7 +34,7 @@ use esim_proto::es5::{
 use esim_smpp::{Address, Esme, EsmeConfig, EsmeHandle, Incoming, Sms};
 use esim_store::{
     CommandStatus, KeysetKind, KeysetRecord, NewCommand, OperationId, QueuedCommand, Sealer, Store,
-    StoreError, Timestamp,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -1237,7 +1237,6 @@ impl Es5Executor for Delivery {
         r
     }
 }
-
 
 #[cfg(test)]
 mod tests {
