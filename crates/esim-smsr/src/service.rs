@@ -99,6 +99,15 @@ pub const SERVED: &[Function] = &[
     Function::Es4MasterDelete,
 ];
 
+/// Prefix of the `kind` of the SM-SR's operations in a store shared with other services
+/// (`SM-SR/ES4.EnableProfile`).
+pub const KIND_PREFIX: &str = "SM-SR/";
+
+/// `ES4.EnableProfile`: the name of a function in operation kinds and the audit trail.
+pub fn function_name(f: Function) -> String {
+    format!("{:?}.{}", f.interface(), f.name())
+}
+
 /// Functions answered without a card exchange (run inline by `call`).
 pub(crate) fn is_quick(f: Function) -> bool {
     matches!(
@@ -280,33 +289,31 @@ impl Smsr {
         &self.inner.config
     }
 
-    /// Claims operations that are runnable and not leased (their holder died or released them)
-    /// and continues them in the background. Returns how many were started.
+    /// Claims the SM-SR's operations whose lease ran out (their holder died or lost the store)
+    /// and continues them in the background from their last saved step. Operations of other
+    /// services sharing the store (kind not starting with [`KIND_PREFIX`]) are left alone.
+    /// Returns how many were started.
     pub async fn resume_once(&self) -> Result<usize, ServiceError> {
         let inner = &self.inner;
         let t = now();
         let until = t.plus_ms(inner.config.lease_ms);
         let mut started = 0;
-        let claimed = inner
-            .store
-            .claim_runnable(&inner.holder, t, until, 16)
-            .await?;
-        for op in claimed {
-            if inner.spawn_op(op) {
-                started += 1;
-            }
-        }
-        for op in inner.store.expired_leases(t, 16).await? {
-            if lock(&inner.running).contains(&op.id) {
+        for op in inner.store.expired_leases(t, 256).await? {
+            if !op.kind.starts_with(KIND_PREFIX) || lock(&inner.running).contains(&op.id) {
                 continue;
             }
-            if let Ok(op) = inner
+            match inner
                 .store
                 .claim_operation(&op.id, &inner.holder, t, until)
                 .await
-                && inner.spawn_op(op)
             {
-                started += 1;
+                Ok(op) => {
+                    if inner.spawn_op(op) {
+                        started += 1;
+                    }
+                }
+                Err(StoreError::InvalidState { .. } | StoreError::VersionMismatch { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(started)
@@ -342,7 +349,7 @@ impl Smsr {
             iccid: None,
             isd_p_aid: None,
             operator: Some(caller.id.clone()),
-            function: format!("{:?}.{}", function.interface(), function.name()),
+            function: function_name(function),
             function_call_id: None,
             status: "Forbidden".into(),
             detail: serde_json::json!({ "reason": why }),
@@ -487,7 +494,7 @@ impl FunctionService for Smsr {
         };
         let new = NewOperation {
             id: OperationId::random()?,
-            kind: format!("{:?}.{}", function.interface(), function.name()),
+            kind: format!("{KIND_PREFIX}{}", function_name(function)),
             owner: caller.id.clone(),
             function_call_id: Some(header.function_call_identifier.as_str().to_owned()),
             eid: request_eid(&v),
@@ -832,7 +839,7 @@ impl Inner {
                 .and_then(|p| p.get("aid"))
                 .and_then(|a| serde_json::from_value(a.clone()).ok()),
             operator: Some(run.state.caller.id.clone()),
-            function: op.kind.clone(),
+            function: function_name(run.state.function),
             function_call_id: op.function_call_id.clone(),
             status: status_str,
             detail: serde_json::json!({ "operation": id.as_str(), "step": run.state.step }),
@@ -889,7 +896,7 @@ impl Inner {
         };
         let new = NewOperation {
             id: OperationId::random()?,
-            kind: format!("{:?}.{}", function.interface(), function.name()),
+            kind: format!("{KIND_PREFIX}{}", function_name(function)),
             owner: caller.id,
             function_call_id: Some(call_id.to_owned()),
             eid: Some(eid.clone()),

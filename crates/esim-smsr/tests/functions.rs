@@ -1624,3 +1624,29 @@ async fn additional_properties_by_the_eum_or_an_admin() {
             .contains_key("msisdn")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_resumer_leaves_other_services_operations_alone() {
+    let e = env(sqlite().await).await;
+    let foreign = esim_store::NewOperation {
+        id: OperationId::random().unwrap(),
+        kind: "SM-DP/ES2.DownloadProfile".into(),
+        owner: "mno1".into(),
+        function_call_id: Some(format!("{}-foreign", e.eid.as_str())),
+        eid: Some(e.eid.clone()),
+        state: json!({"anything": 1}),
+        status: esim_store::OperationStatus::Runnable,
+        wake_at: None,
+        lease: Some(esim_store::Lease {
+            holder: "smdp-replica".into(),
+            until: Timestamp(1),
+        }),
+        now: Timestamp(1),
+    };
+    let created = e.store.create_operation(&foreign).await.unwrap();
+    let before = created.operation().clone();
+    e.smsr.resume_once().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = e.store.get_operation(&before.id).await.unwrap();
+    assert_eq!(after, before);
+}
