@@ -1,7 +1,8 @@
 //! The JSON-over-HTTP binding of the SGP.02 off-card functions (DESIGN §3.4, §4 adapters;
 //! digest §2.1 for the message shapes, docs/spec-choices.md rows 57 and 64).
 //!
-//! - [`router`] / [`run`]: the server. `POST /api/v1/{interface}/{function}` runs one SGP.02
+//! - [`router`] / [`run`] / [`serve`] / [`serve_tls`]: the server (plain HTTP, or HTTPS with an
+//!   optional client-certificate requirement). `POST /api/v1/{interface}/{function}` runs one SGP.02
 //!   function (e.g. `/api/v1/ES3/CreateISDP`) on the [`FunctionService`] that serves it;
 //!   `GET /api/v1/operations/{id}` follows a long one; `GET /openapi.json`, `GET /metrics`,
 //!   `GET /health`; `POST /api/v1/callbacks` receives results of long functions for a
@@ -23,6 +24,7 @@ mod names;
 mod openapi;
 mod server;
 mod tls;
+mod tls_server;
 
 pub use callbacks::{CallbackStats, Endpoint, HttpCallbacks, RetryPolicy};
 pub use client::HttpFunctionClient;
@@ -32,3 +34,4 @@ pub use server::{
     CallbackResult, CallbackSink, ErrorBody, HttpConfig, HttpState, PendingBody, router, run, serve,
 };
 pub use tls::TlsOptions;
+pub use tls_server::{ServerTls, serve_tls};

@@ -1,16 +1,14 @@
 //! The binding's clients over HTTPS (OpenSSL, vendored): a private CA, a server certificate
-//! for 127.0.0.1, mutual TLS with a client certificate. The server side is the real router
-//! served by hyper over tokio-openssl (the binding itself leaves TLS termination to the
-//! deployment).
+//! for 127.0.0.1, mutual TLS with a client certificate; the server side is `serve_tls`.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use esim_http::{
-    Endpoint, HttpCallbacks, HttpConfig, HttpFunctionClient, HttpState, RetryPolicy, TlsOptions,
+    Endpoint, HttpCallbacks, HttpConfig, HttpFunctionClient, HttpState, RetryPolicy, ServerTls,
+    TlsOptions, serve_tls,
 };
 use esim_proto::common::FunctionExecutionStatus;
 use esim_proto::function::{AnyRequest, Function, decode_request};
@@ -25,7 +23,6 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::extension::{
     BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
 };
@@ -160,9 +157,9 @@ impl FunctionService for Echo {
     }
 }
 
-/// Serves the binding over TLS on 127.0.0.1; with `require_client_cert` the client must
-/// present a certificate of the CA.
-async fn serve_tls(p: &Pki, require_client_cert: bool) -> (String, Arc<Echo>) {
+/// Serves the binding with `serve_tls` on 127.0.0.1; with `require_client_cert` the client
+/// must present a certificate of the CA.
+async fn start_tls(p: &Pki, require_client_cert: bool) -> (String, Arc<Echo>) {
     let store = Arc::new(MemoryStore::new());
     store
         .put_operator(&OperatorRecord {
@@ -175,39 +172,22 @@ async fn serve_tls(p: &Pki, require_client_cert: bool) -> (String, Arc<Echo>) {
         .await
         .unwrap();
     let echo = Arc::new(Echo::default());
-    let router = esim_http::router(HttpState::new(
+    let state = HttpState::new(
         HttpConfig::default(),
         vec![echo.clone() as Arc<dyn FunctionService>],
         store,
-    ));
-    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
-    acc.set_private_key(&p.server.1).unwrap();
-    acc.set_certificate(&p.server.0).unwrap();
-    if require_client_cert {
-        acc.cert_store_mut().add_cert(p.ca.clone()).unwrap();
-        acc.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
-    }
-    let acceptor = acc.build();
+    );
+    let tls = ServerTls {
+        certificate_chain_pem: p.server.0.to_pem().unwrap(),
+        private_key_pem: p.server.1.private_key_to_pem_pkcs8().unwrap(),
+        client_ca_pem: require_client_cert.then(|| p.ca.to_pem().unwrap()),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let (acceptor, router) = (acceptor.clone(), router.clone());
-            tokio::spawn(async move {
-                let ssl = Ssl::new(acceptor.context()).unwrap();
-                let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
-                if Pin::new(&mut tls).accept().await.is_err() {
-                    return;
-                }
-                let svc = hyper_util::service::TowerToHyperService::new(router);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
+        serve_tls(state, listener, &tls, std::future::pending())
+            .await
+            .unwrap()
     });
     (base, echo)
 }
@@ -228,7 +208,7 @@ fn get_eis() -> AnyRequest {
 #[tokio::test]
 async fn https_with_a_private_ca() {
     let p = pki();
-    let (base, _) = serve_tls(&p, false).await;
+    let (base, _) = start_tls(&p, false).await;
     let trusted = TlsOptions {
         root_certificates_pem: vec![p.ca.to_pem().unwrap()],
         client_identity_pem: None,
@@ -263,7 +243,7 @@ async fn https_with_a_private_ca() {
 #[tokio::test]
 async fn mutual_tls_needs_the_client_certificate() {
     let p = pki();
-    let (base, echo) = serve_tls(&p, true).await;
+    let (base, echo) = start_tls(&p, true).await;
     let root = vec![p.ca.to_pem().unwrap()];
     let without = HttpFunctionClient::with_tls(
         &base,
@@ -355,4 +335,70 @@ fn unusable_tls_material_is_an_error_not_a_panic() {
     assert!(
         HttpCallbacks::with_tls(HashMap::new(), RetryPolicy::default(), &bad_identity).is_err()
     );
+}
+
+#[tokio::test]
+async fn serve_tls_refuses_unusable_material_and_stops_on_shutdown() {
+    let p = pki();
+    let good = ServerTls {
+        certificate_chain_pem: p.server.0.to_pem().unwrap(),
+        private_key_pem: p.server.1.private_key_to_pem_pkcs8().unwrap(),
+        client_ca_pem: None,
+    };
+    let debug = format!("{good:?}");
+    assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+    let state = || {
+        HttpState::new(
+            HttpConfig::default(),
+            vec![Arc::new(Echo::default()) as Arc<dyn FunctionService>],
+            Arc::new(MemoryStore::new()),
+        )
+    };
+    let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let wrong_key = ServerTls {
+        private_key_pem: key().private_key_to_pem_pkcs8().unwrap(),
+        ..good.clone()
+    };
+    let no_cert = ServerTls {
+        certificate_chain_pem: b"nothing".to_vec(),
+        ..good.clone()
+    };
+    let no_ca = ServerTls {
+        client_ca_pem: Some(Vec::new()),
+        ..good.clone()
+    };
+    for bad in [wrong_key, no_cert, no_ca] {
+        let e = serve_tls(state(), bind().await, &bad, std::future::pending())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(!e.to_string().contains("PRIVATE KEY"));
+    }
+    let listener = bind().await;
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_tls(state(), listener, &good, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    let c = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&p.ca.to_pem().unwrap()).unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("serve_tls did not stop")
+        .unwrap()
+        .unwrap();
 }
