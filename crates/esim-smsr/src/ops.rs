@@ -921,6 +921,28 @@ async fn audit(run: &mut Run, eid: &Eid, iccids: &[Iccid]) -> R {
     store.update_eis(&rec).await?;
     let (rec, profiles) = visible(run, eid).await?;
     let eis = eis_view(&run.inner, &run.access(), &rec, &profiles)?;
+    // ISD-Ps the card has but the EIS does not know (no ICCID to record them under) are
+    // reported to an administrator as a warning.
+    let unknown: Vec<String> = entries
+        .iter()
+        .filter(|e| sgp02::is_isdp(e) && !profiles.iter().any(|p| p.isd_p_aid == e.aid))
+        .map(|e| e.aid.to_string())
+        .collect();
+    if !unknown.is_empty() && run.access() == Access::Admin {
+        return Ok(esim_service::response(
+            run.started,
+            now(),
+            FunctionExecutionStatus::warning(
+                subject::ISD_P,
+                reason::UNKNOWN,
+                &format!(
+                    "ISD-Ps on the eUICC unknown to the EIS: {}",
+                    unknown.join(", ")
+                ),
+            ),
+            Some(AuditEisResponse { eis }),
+        ));
+    }
     Ok(run.ok(Some(AuditEisResponse { eis })))
 }
 

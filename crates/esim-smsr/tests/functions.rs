@@ -1088,6 +1088,27 @@ async fn audit_repairs_drift() {
         assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
         assert_eq!(e.state_of(&a).await, None);
         assert_eq!(e.state_of(&b).await.as_deref(), Some("Enabled"));
+        // An ISD-P created behind the SM-SR's back: reported to an administrator.
+        let sw = e.card_script(vec![
+            esim_apdu::gp::install::CreateIsdp::new(Aid::isd_p(Tar([0, 0, 0x30])), None)
+                .to_command()
+                .unwrap(),
+        ]);
+        assert_eq!(sw, 0x9000);
+        let r = e
+            .call(&admin(), Function::Es4AuditEis, json!({ "Eid": e.eid }))
+            .await;
+        assert_eq!(status(&r), Status::ExecutedWithWarning, "{r}");
+        let d = esim_service::status_of(&r)
+            .unwrap()
+            .status_code_data
+            .unwrap();
+        assert!(
+            d.message
+                .unwrap()
+                .contains("A0000005591010FFFFFFFF8900003000")
+        );
+        assert!(r["Body"]["Eis"].is_object());
     }
 }
 
