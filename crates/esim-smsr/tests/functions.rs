@@ -1671,3 +1671,39 @@ async fn the_resumer_leaves_other_services_operations_alone() {
     let after = e.store.get_operation(&before.id).await.unwrap();
     assert_eq!(after, before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn card_refusals_and_unreachable_cards() {
+    let e = env(memory()).await;
+    let (_, a) = package_with(ICCID_A, 0);
+    // The EIS allows it, the card has less room: 6A84 → 8.1 / 4.8, nothing left in the EIS.
+    let r = e
+        .call(
+            &smdp(),
+            Function::Es3CreateIsdp,
+            json!({"Eid": e.eid, "Iccid": a, "Mno-id": "mno1", "RequiredMemory": 300000}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1".into(), "4.8".into()));
+    assert!(e.store.profiles(&e.eid).await.unwrap().is_empty());
+    // More than the EIS says is available: refused before the card.
+    let runs = e.exec.runs("create-isdp");
+    let r = e
+        .call(
+            &smdp(),
+            Function::Es3CreateIsdp,
+            json!({"Eid": e.eid, "Iccid": a, "Mno-id": "mno1", "RequiredMemory": 10000000}),
+        )
+        .await;
+    assert_eq!(codes(&r), ("8.1".into(), "4.8".into()));
+    assert_eq!(e.exec.runs("create-isdp"), runs);
+    // The card disappears: 8.1 / 5.1.
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    e.exec.cards.lock().unwrap().clear();
+    let r = e.enable(&mno1(), &a).await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1".into(), "5.1".into()));
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"));
+}
