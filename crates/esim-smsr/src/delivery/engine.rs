@@ -190,15 +190,14 @@ impl Delivery {
         sealer: Arc<dyn Sealer>,
         sink: Arc<dyn NotificationSink>,
     ) -> Result<Self, DeliveryError> {
-        let id: [u8; 8] = esim_crypto::primitives::random_array()
-            .map_err(|e| DeliveryError::BadJob(format!("random holder id: {e}")))?;
+        let id = OperationId::random()?;
         Ok(Delivery {
             inner: Arc::new(Inner {
                 config,
                 store,
                 sealer,
                 sink,
-                holder: format!("es5-{}", hex::encode(id)),
+                holder: format!("es5-{id}"),
                 outcomes: Mutex::new(Outcomes::default()),
                 running: Mutex::new(None),
                 stop: watch::channel(false).0,
@@ -227,6 +226,16 @@ impl Delivery {
             return Err(RunError::AlreadyRunning);
         }
         let c = &inner.config;
+        if listeners.https.is_some() && c.https.is_none() {
+            return Err(RunError::Config(
+                "an HTTPS listener without HTTPS settings".into(),
+            ));
+        }
+        if listeners.https.is_none() && c.https.is_some() {
+            tracing::warn!(
+                "ES5: HTTPS settings without an HTTPS listener: admin sessions go elsewhere"
+            );
+        }
         let mut ec = EsmeConfig::new(
             c.smpp.server.clone(),
             c.smpp.system_id.clone(),
@@ -270,24 +279,22 @@ impl Delivery {
                     .await
                 }))
             }
-            (Some(_), None) => {
-                inner.shutdown_now().await;
-                return Err(RunError::Config(
-                    "an HTTPS listener without HTTPS settings".into(),
-                ));
-            }
             _ => None,
         };
         tracing::info!(holder = %inner.holder, "ES5 delivery running");
-        let result = match https {
-            Some(mut h) => {
+        let mut https = https;
+        let result = match &mut https {
+            Some(h) => {
                 tokio::select! {
                     () = shutdown => Ok(()),
-                    r = &mut h => match r {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(RunError::Https(e.to_string())),
-                        Err(e) => Err(RunError::Https(e.to_string())),
-                    },
+                    r = h => {
+                        https = None;
+                        match r {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(e)) => Err(RunError::Https(e.to_string())),
+                            Err(e) => Err(RunError::Https(e.to_string())),
+                        }
+                    }
                 }
             }
             None => {
@@ -296,6 +303,10 @@ impl Delivery {
             }
         };
         inner.shutdown_now().await;
+        if let Some(h) = https {
+            // The server gives its sessions a grace period, then returns.
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
         for t in tasks {
             t.abort();
             let _ = t.await;
@@ -428,8 +439,18 @@ impl Inner {
         Some(tx)
     }
 
+    /// Hands `msg` to the worker of `eid`; `false` when the delivery is not running.
     pub(crate) fn send(self: &Arc<Self>, eid: &Eid, msg: WorkerMsg) -> bool {
-        self.worker(eid).is_some_and(|tx| tx.send(msg).is_ok())
+        let Some(tx) = self.worker(eid) else {
+            return false;
+        };
+        match tx.send(msg) {
+            Ok(()) => true,
+            // The worker retired between the look-up and the send: a new one takes it.
+            Err(mpsc::error::SendError(msg)) => {
+                self.worker(eid).is_some_and(|tx| tx.send(msg).is_ok())
+            }
+        }
     }
 
     async fn shutdown_now(&self) {
