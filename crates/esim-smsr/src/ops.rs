@@ -405,6 +405,23 @@ fn plan_field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Option<T>
         .and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
+/// Keeps `AvailableMemoryForProfiles` in step with what the SM-SR granted and freed (AuditEIS
+/// replaces it with the card's figure).
+async fn adjust_memory(run: &Run, eid: &Eid, delta: i64) -> Result<(), RunErr> {
+    for _ in 0..3 {
+        let mut rec = run.inner.store.get_eis(eid).await?;
+        let v = i64::from(rec.available_memory_for_profiles).saturating_add(delta);
+        rec.available_memory_for_profiles = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        rec.updated_at = now();
+        match run.inner.store.update_eis(&rec).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::VersionMismatch { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // ES3.CreateISDP and SendData.
 
@@ -487,6 +504,7 @@ async fn create_isdp(run: &mut Run, b: &CreateIsdpRequest) -> R {
                 .store
                 .set_profile_state(&b.eid, &b.iccid, ProfileState::Created, now())
                 .await?;
+            adjust_memory(run, &b.eid, -i64::from(b.required_memory)).await?;
             let raw = responses.last().map(ResponseApdu::encode);
             Ok(run.ok(Some(CreateIsdpResponse {
                 isd_p_aid: aid,
@@ -750,6 +768,9 @@ async fn delete(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
     match run.inner.store.delete_profile(eid, iccid).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
+    }
+    if let Some(p) = &prior {
+        adjust_memory(run, eid, i64::from(p.allocated_memory)).await?;
     }
     if installed && let Some(p) = prior {
         notify::profile_event(
@@ -1032,6 +1053,9 @@ async fn master_delete(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
     match run.inner.store.delete_profile(eid, iccid).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
+    }
+    if let Some(p) = &prior {
+        adjust_memory(run, eid, i64::from(p.allocated_memory)).await?;
     }
     if installed && let Some(p) = prior {
         let caller = run.state.caller.id.clone();

@@ -783,8 +783,15 @@ async fn download_by_the_smdp_machine_then_enable() {
     for s in both_stores() {
         let e = env(store_named(s).await).await;
         let (pkg, iccid) = package_with(ICCID_A, 0);
+        let before = e.store.get_eis(&e.eid).await.unwrap();
         e.download(0x11, pkg, &iccid, "mno1", json!({})).await;
         assert_eq!(e.card_state(0x11), Some(LifeCycle::Disabled), "{s}");
+        // The memory granted to the ISD-P is no longer available for Profiles.
+        let after = e.store.get_eis(&e.eid).await.unwrap();
+        assert_eq!(
+            after.available_memory_for_profiles,
+            before.available_memory_for_profiles - 40_000
+        );
         assert_eq!(e.state_of(&iccid).await.as_deref(), Some("Disabled"));
         let r = e.enable(&mno1(), &iccid).await;
         assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
