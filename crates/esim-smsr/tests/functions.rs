@@ -1714,3 +1714,49 @@ async fn card_refusals_and_unreachable_cards() {
     assert_eq!(codes(&r), ("8.1".into(), "5.1".into()));
     assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_executed_before_a_crash_is_honoured_after_the_deadline() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 300);
+    *e.exec.hang_after.lock().unwrap() = Some("enable".into());
+    let who = mno1();
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1",
+                   "FunctionCallIdentifier": format!("{}-late", e.eid.as_str()),
+                   "ValidityPeriod": 1},
+        "Body": e.eid_iccid(&a),
+    });
+    let req = decode_request(Function::Es4EnableProfile, &j.to_string()).unwrap();
+    let CallOutcome::Pending { operation_id, .. } = smsr1
+        .call(&who, req, Duration::from_millis(200))
+        .await
+        .unwrap()
+    else {
+        panic!("expected Pending")
+    };
+    drop(smsr1);
+    *e.exec.hang_after.lock().unwrap() = None;
+    // Past the ValidityPeriod: the card did enable, so the resumed operation says so.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 300);
+    let mut result = None;
+    for _ in 0..200 {
+        smsr2.resume_once().await.unwrap();
+        if let CallOutcome::Done(v) = smsr2
+            .outcome(&who, &operation_id, Duration::from_millis(50))
+            .await
+            .unwrap()
+        {
+            result = Some(v);
+            break;
+        }
+    }
+    let v = result.expect("finished");
+    assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Enabled));
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
+    assert_eq!(e.exec.runs("enable"), 1);
+}
