@@ -175,6 +175,11 @@ fn config(smsc: &str) -> DeliveryConfig {
 impl Lab {
     /// SMSC, store with the eUICC registered (MSISDN as additional property), a card directory.
     async fn new(https: bool) -> Lab {
+        Lab::with_store(https, None).await
+    }
+
+    /// Like [`Lab::new`] on the store at `url` (default: SQLite in the temporary directory).
+    async fn with_store(https: bool, url: Option<&str>) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let card_dir = dir.path().join("card");
         make_card(&card_dir);
@@ -184,9 +189,8 @@ impl Lab {
         tokio::spawn(esim_smpp::smsc::run(SmscConfig::default(), l, async {
             let _ = rx.await;
         }));
-        let store = esim_store::connect(&format!("sqlite:{}", dir.path().join("x.db").display()))
-            .await
-            .unwrap();
+        let sqlite = format!("sqlite:{}", dir.path().join("x.db").display());
+        let store = esim_store::connect(url.unwrap_or(&sqlite)).await.unwrap();
         let sealer: Arc<dyn Sealer> =
             Arc::new(AesSealer::new("k1", &SecretKey::random(32).unwrap()).unwrap());
         let (https_addr, https_listener) = if https {
@@ -211,8 +215,19 @@ impl Lab {
             notify_https: false,
             seen: Vec::new(),
         };
+        if url.is_some() {
+            lab.forget_previous_runs().await;
+        }
         lab.register(https).await;
         lab
+    }
+
+    /// On a shared database: the eUICC of an earlier run and its queued commands go.
+    async fn forget_previous_runs(&self) {
+        for c in self.pending().await {
+            let _ = self.store.fail(c.id, "left by an earlier test run").await;
+        }
+        let _ = self.store.delete_eis(&eid()).await;
     }
 
     async fn register(&self, https: bool) {
@@ -946,6 +961,49 @@ async fn https_session_carries_the_queued_jobs() {
         unreachable!()
     };
     assert!(success && scripts >= 2, "both scripts in the first session");
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}
+
+/// The GET STATUS over SMS and the restart on PostgreSQL (claims with row locks); skipped
+/// without `ESIM_TEST_PG_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_get_status_and_shared_command() {
+    let Ok(url) = std::env::var("ESIM_TEST_PG_URL") else {
+        println!("SKIP postgres delivery test: ESIM_TEST_PG_URL not set");
+        return;
+    };
+    let mut lab = Lab::with_store(false, Some(&url)).await;
+    let d = lab.start_delivery().await;
+    let op = OperationId::random().unwrap();
+    let (d1, o1) = (d.clone(), op.clone());
+    let first =
+        tokio::spawn(
+            async move { execute(&d1, &o1, get_status_job("status"), in_minutes(10)).await },
+        );
+    tokio::time::timeout(LIMIT, async {
+        while lab.pending().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let (d2, o2) = (d.clone(), op.clone());
+    let second =
+        tokio::spawn(
+            async move { execute(&d2, &o2, get_status_job("status"), in_minutes(10)).await },
+        );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lab.start_device().await;
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert_bootstrap_listed(&a);
+    assert_eq!(a, b);
+    assert!(
+        lab.pending()
+            .await
+            .iter()
+            .all(|c| c.operation_id.as_ref() != Some(&op))
+    );
     lab.stop_delivery().await;
     lab.stop_device().await;
 }
