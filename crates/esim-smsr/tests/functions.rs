@@ -1760,3 +1760,63 @@ async fn a_step_executed_before_a_crash_is_honoured_after_the_deadline() {
     assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
     assert_eq!(e.exec.runs("enable"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_with_the_sqlite_file_closed_and_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("smsr.db").display());
+    let store1 = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let e = env(store1.clone()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 600);
+    *e.exec.hang_after.lock().unwrap() = Some("enable".into());
+    let who = mno1();
+    let fcid = format!("{}-file", e.eid.as_str());
+    let CallOutcome::Pending { operation_id, .. } = smsr1
+        .call(
+            &who,
+            request(Function::Es4EnableProfile, &who, &fcid, e.eid_iccid(&a)),
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected Pending")
+    };
+    // The whole SM-SR goes away, database connection included.
+    drop(smsr1);
+    let Env {
+        smsr,
+        exec,
+        cb,
+        eid,
+        ..
+    } = e;
+    drop(smsr);
+    store1.close().await;
+    drop(store1);
+    *exec.hang_after.lock().unwrap() = None;
+    // A new one opens the file again and finishes the operation.
+    let store2: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    let smsr2 = new_smsr(&store2, &exec, &cb, 600);
+    let mut result = None;
+    for _ in 0..200 {
+        smsr2.resume_once().await.unwrap();
+        if let CallOutcome::Done(v) = smsr2
+            .outcome(&who, &operation_id, Duration::from_millis(50))
+            .await
+            .unwrap()
+        {
+            result = Some(v);
+            break;
+        }
+    }
+    let v = result.expect("finished after reopening");
+    assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
+    assert_eq!(
+        store2.get_profile(&eid, &a).await.unwrap().state,
+        esim_store::ProfileState::Enabled
+    );
+    assert_eq!(exec.runs("enable"), 1);
+}
