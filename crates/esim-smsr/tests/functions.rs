@@ -1253,6 +1253,25 @@ async fn restart_mid_operation_resumes_to_completion() {
             panic!("expected Pending, got {o:?}")
         };
         assert_eq!(e.exec.runs("enable"), 1);
+        // Repeated while running: the same operation, not a second one.
+        let again = smsr1
+            .call(
+                &who,
+                request(
+                    Function::Es4EnableProfile,
+                    &who,
+                    &restart_id,
+                    e.eid_iccid(&a),
+                ),
+                Duration::from_millis(100),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(&again, CallOutcome::Pending { operation_id: o, .. } if *o == operation_id),
+            "{again:?}"
+        );
+        assert_eq!(e.exec.runs("enable"), 1);
         drop(smsr1);
         *e.exec.hang_after.lock().unwrap() = None;
         assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"), "{s}");
