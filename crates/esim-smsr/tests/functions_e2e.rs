@@ -573,6 +573,23 @@ async fn es2_download_over_https_admin_sessions() {
     })
     .await;
     assert!(enabled.is_ok(), "the card enabled the downloaded Profile");
+    // After the REFRESH the device attaches with the new Profile; the card's notification
+    // reaches the SM-SR and is confirmed: nothing stays pending on the card.
+    let settled = tokio::time::timeout(LIMIT, async {
+        loop {
+            let card = card_store::load_card(&card_dir).unwrap();
+            if card.registry().pending().is_none() && card.registry().notifications().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "the switch was notified and confirmed");
+    assert_eq!(
+        store.get_profile(&eid, &new_iccid).await.unwrap().state,
+        ProfileState::Enabled
+    );
 
     let _ = vstop.send(());
     tokio::time::timeout(LIMIT, vtask)
