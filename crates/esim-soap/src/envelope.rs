@@ -311,6 +311,8 @@ pub const KNOWN_SUBCODES: &[&str] = &[
     "Conflict",
     "Unavailable",
     "Internal",
+    "Pending",
+    "InvalidAddressingHeader",
 ];
 
 #[cfg(test)]

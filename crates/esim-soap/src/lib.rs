@@ -5,4 +5,8 @@
 pub mod codec;
 pub mod envelope;
 pub mod schema;
+pub mod server;
+pub mod wsdl;
 pub mod xml;
+
+pub use server::{SoapConfig, SoapState, router, run, serve};

@@ -363,7 +363,9 @@ impl Schemas {
             match t {
                 "object" => {
                     out.object = true;
-                    if s.get("properties").is_none() {
+                    if s.get("properties").is_none()
+                        && s.get("additionalProperties") != Some(&Value::Bool(false))
+                    {
                         out.free_object = true;
                     }
                     if let Some(p) = s.get("properties").and_then(Value::as_object) {
