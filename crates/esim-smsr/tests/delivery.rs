@@ -180,6 +180,13 @@ impl Lab {
 
     /// Like [`Lab::new`] on the store at `url` (default: SQLite in the temporary directory).
     async fn with_store(https: bool, url: Option<&str>) -> Lab {
+        let lab = Lab::unregistered(https, url).await;
+        lab.register(https).await;
+        lab
+    }
+
+    /// Like [`Lab::with_store`] without the eUICC in the store.
+    async fn unregistered(https: bool, url: Option<&str>) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         let card_dir = dir.path().join("card");
         make_card(&card_dir);
@@ -218,7 +225,6 @@ impl Lab {
         if url.is_some() {
             lab.forget_previous_runs().await;
         }
-        lab.register(https).await;
         lab
     }
 
@@ -1006,4 +1012,25 @@ async fn postgres_get_status_and_shared_command() {
     );
     lab.stop_delivery().await;
     lab.stop_device().await;
+}
+
+/// An eUICC registered after the delivery started: its SCP81 identity is unknown at the first
+/// handshake, its keys are then loaded, and the card's next attempt gets its notification
+/// through and confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_keys_of_an_euicc_registered_later_are_loaded() {
+    let mut lab = Lab::unregistered(true, None).await;
+    lab.notify_https = true;
+    let d = lab.start_delivery().await;
+    tokio::time::timeout(LIMIT, d.ready()).await.unwrap();
+    lab.register(true).await;
+    lab.start_device().await;
+    let (from, n, _) = first_notification(&lab.sink).await;
+    assert_eq!(from, eid());
+    assert_eq!(n.kind.to_byte(), 0x01);
+    lab.event(|k| matches!(k, EventKind::NotificationSent { via, .. } if via == "https"))
+        .await;
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+    assert!(lab.card().registry().notifications().is_empty());
 }

@@ -160,6 +160,8 @@ pub(crate) struct Inner {
     outcomes: Mutex<Outcomes>,
     running: Mutex<Option<Running>>,
     stop: watch::Sender<bool>,
+    /// `true` while running, from the moment the queues are served.
+    ready: watch::Sender<bool>,
     msisdns: Mutex<HashMap<String, Eid>>,
     last_rebuild: Mutex<Option<std::time::Instant>>,
     pub(crate) psks: Arc<super::https::PskMap>,
@@ -201,11 +203,19 @@ impl Delivery {
                 outcomes: Mutex::new(Outcomes::default()),
                 running: Mutex::new(None),
                 stop: watch::channel(false).0,
+                ready: watch::channel(false).0,
                 msisdns: Mutex::new(HashMap::new()),
                 last_rebuild: Mutex::new(None),
                 psks: Arc::new(super::https::PskMap::default()),
             }),
         })
+    }
+
+    /// Waits until [`Delivery::run`] serves the queues (bound to the SMSC, the eUICC index and
+    /// SCP81 keys loaded).
+    pub async fn ready(&self) {
+        let mut rx = self.inner.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// The lease holder name of this delivery in the store.
@@ -259,6 +269,9 @@ impl Delivery {
         inner.rebuild_index().await;
         tasks.push(tokio::spawn(sms_loop(inner.clone(), incoming)));
         tasks.push(tokio::spawn(scanner(inner.clone())));
+        if c.https.is_some() {
+            tasks.push(tokio::spawn(psk_loader(inner.clone())));
+        }
         let https = match (listeners.https, &c.https) {
             (Some(l), Some(h)) => {
                 let handler = super::https::AdminSessions::new(inner.clone());
@@ -281,6 +294,7 @@ impl Delivery {
             }
             _ => None,
         };
+        inner.ready.send_replace(true);
         tracing::info!(holder = %inner.holder, "ES5 delivery running");
         let mut https = https;
         let result = match &mut https {
@@ -302,6 +316,7 @@ impl Delivery {
                 Ok(())
             }
         };
+        inner.ready.send_replace(false);
         inner.shutdown_now().await;
         if let Some(h) = https {
             // The server gives its sessions a grace period, then returns.
@@ -598,6 +613,16 @@ async fn scanner(inner: Arc<Inner>) {
                 }
             }
             _ = tick.tick() => inner.scan().await,
+        }
+    }
+}
+
+/// Loads the SCP81 keys of eUICCs whose identity the TLS handshake did not know.
+async fn psk_loader(inner: Arc<Inner>) {
+    loop {
+        inner.psks.missed().await;
+        for eid in inner.psks.take_misses() {
+            inner.load_psks(&eid).await;
         }
     }
 }

@@ -28,11 +28,18 @@ use super::engine::{Inner, WorkerMsg};
 const WORKER_REPLY: Duration = Duration::from_secs(20);
 
 /// SCP81 keys in memory (the server's handshake callback must not block): filled from the
-/// sealed keysets when a channel uses HTTPS and at start-up.
+/// sealed keysets at start-up and when a channel uses HTTPS. An unknown identity is refused
+/// and noted; its eUICC's keys are then loaded in the background, so the card's next attempt
+/// (e.g. of a notification registered after start-up) succeeds.
 #[derive(Default)]
 pub struct PskMap {
     keys: RwLock<HashMap<PskIdentity, SecretKey>>,
+    misses: Mutex<Vec<Eid>>,
+    missed: tokio::sync::Notify,
 }
+
+/// Unknown identities remembered at most (a flood of bogus identities is bounded).
+const MAX_MISSES: usize = 64;
 
 impl PskMap {
     /// Adds or replaces a key.
@@ -40,6 +47,19 @@ impl PskMap {
         if let Ok(mut m) = self.keys.write() {
             m.insert(identity, key);
         }
+    }
+
+    /// EIDs whose identity was unknown since the last call.
+    pub(crate) fn take_misses(&self) -> Vec<Eid> {
+        self.misses
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+    }
+
+    /// Waits until an unknown identity was seen.
+    pub(crate) async fn missed(&self) {
+        self.missed.notified().await;
     }
 }
 
@@ -52,7 +72,16 @@ impl fmt::Debug for PskMap {
 
 impl PskStore for PskMap {
     fn psk(&self, identity: &PskIdentity) -> Option<SecretKey> {
-        self.keys.read().ok()?.get(identity).cloned()
+        let found = self.keys.read().ok()?.get(identity).cloned();
+        if found.is_none() {
+            if let Ok(mut m) = self.misses.lock() {
+                if m.len() < MAX_MISSES && !m.contains(&identity.eid) {
+                    m.push(identity.eid.clone());
+                }
+            }
+            self.missed.notify_one();
+        }
+        found
     }
 }
 
