@@ -1034,3 +1034,24 @@ async fn https_keys_of_an_euicc_registered_later_are_loaded() {
     lab.stop_device().await;
     assert!(lab.card().registry().notifications().is_empty());
 }
+
+/// The ValidityPeriod ends while the command waits for its PoR: the job is Expired and so is
+/// the command in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_expiring_in_flight_is_expired() {
+    let mut lab = Lab::new(false).await;
+    let d = lab.start_delivery().await;
+    let op = OperationId::random().unwrap();
+    let deadline = Timestamp(in_minutes(0).0 + 1_000);
+    let out = execute(&d, &op, get_status_job("short"), deadline).await;
+    assert_eq!(out, Es5Outcome::Expired);
+    let cmd = lab
+        .commands()
+        .await
+        .into_iter()
+        .find(|c| c.operation_id.as_ref() == Some(&op))
+        .unwrap();
+    assert_eq!(cmd.status, CommandStatus::Expired);
+    assert_eq!(cmd.attempts, 1, "it was sent once");
+    lab.stop_delivery().await;
+}
