@@ -309,6 +309,17 @@ async fn allocate(
             }
         }
         ProfileSelector::ProfileType(t) => {
+            // Resumed after a restart in this step: a Profile of this type may have been
+            // allocated to this eUICC before the allocation could be recorded.
+            if recovered
+                && let Some(inv) = store
+                    .allocated_to(&body.eid)
+                    .await?
+                    .into_iter()
+                    .find(|p| &p.owner == owner && &p.profile_type == t)
+            {
+                return Ok(Ok(inv));
+            }
             match store.allocate_by_type(owner, t, &body.eid, now).await {
                 Ok(inv) => Ok(Ok(inv)),
                 Err(StoreError::Exhausted(_) | StoreError::NotFound { .. }) => {

@@ -897,6 +897,18 @@ impl InventoryStore for MemoryStore {
             })
             .count() as u64)
     }
+
+    async fn allocated_to(&self, eid: &Eid) -> StoreResult<Vec<InventoryProfile>> {
+        let s = self.lock()?;
+        let mut v: Vec<InventoryProfile> = s
+            .inventory
+            .values()
+            .filter(|p| p.state == InventoryState::Allocated && p.eid.as_ref() == Some(eid))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.iccid.as_str().cmp(b.iccid.as_str()));
+        Ok(v)
+    }
 }
 
 #[async_trait]

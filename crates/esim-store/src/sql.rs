@@ -1148,6 +1148,15 @@ macro_rules! sql_backend {
                         .map_err(backend)?;
                     to_u64("n", col(&row, "n")?)
                 }
+
+                async fn allocated_to(&self, eid: &Eid) -> StoreResult<Vec<InventoryProfile>> {
+                    let rows = sqlx::query("SELECT * FROM inventory WHERE eid = $1 AND state = 'allocated' ORDER BY iccid")
+                        .bind(eid.to_string())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    rows.iter().map(inv_from).collect()
+                }
             }
 
             #[async_trait]

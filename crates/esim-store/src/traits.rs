@@ -245,6 +245,9 @@ pub trait InventoryStore: Send + Sync {
     async fn get_inventory(&self, iccid: &Iccid) -> StoreResult<InventoryProfile>;
     /// Number of Available Profiles of `owner` and `profile_type`.
     async fn count_available(&self, owner: &str, profile_type: &str) -> StoreResult<u64>;
+    /// The Profiles allocated (not yet installed or released) to `eid`, by ICCID: lets a
+    /// download resumed after a crash find the Profile it allocated before it could record it.
+    async fn allocated_to(&self, eid: &Eid) -> StoreResult<Vec<InventoryProfile>>;
 }
 
 /// API clients and their token hashes.

@@ -1354,6 +1354,22 @@ mod cases {
         }
         assert_eq!(seen.len(), 50);
         assert_eq!(s.count_available("MNO-A", "iot").await.expect("count"), 0);
+        // Each allocator's Profiles are found by its EID, sorted; none of another eUICC.
+        let mut found = BTreeSet::new();
+        for w in 0..8u32 {
+            let mine = s.allocated_to(&eid(w + 1)).await.expect("allocated_to");
+            assert!(
+                mine.windows(2)
+                    .all(|p| p[0].iccid.as_str() < p[1].iccid.as_str())
+            );
+            for p in mine {
+                assert_eq!(p.eid, Some(eid(w + 1)));
+                assert_eq!(p.state, InventoryState::Allocated);
+                assert!(found.insert(p.iccid));
+            }
+        }
+        assert_eq!(found, seen);
+        assert!(s.allocated_to(&eid(99)).await.expect("none").is_empty());
         assert!(matches!(
             s.allocate_by_type("MNO-A", "iot", &eid(1), t(11)).await,
             Err(StoreError::Exhausted(_))
@@ -1379,10 +1395,12 @@ mod cases {
             s.allocate_iccid(&iccid(999), &eid(8), t(13)).await,
             Err(StoreError::NotFound { .. })
         ));
+        assert_eq!(s.allocated_to(&eid(9)).await.expect("allocated").len(), 1);
         // Life cycle, forward only.
         s.mark_installed(&iccid(100), t(14))
             .await
             .expect("installed");
+        assert!(s.allocated_to(&eid(9)).await.expect("installed").is_empty());
         assert!(matches!(
             s.mark_installed(&iccid(100), t(15)).await,
             Err(StoreError::InvalidState { .. })
