@@ -605,3 +605,174 @@ async fn python_zeep_loads_the_wsdl_and_calls_es2() {
             .any(|e| e.function == "ES2.DownloadProfile" && e.status == "Executed-Success")
     );
 }
+
+fn sample_eis() -> esim_proto::eis::Eis {
+    use esim_crypto::cert::Date;
+    use esim_crypto::pki::{self, EuiccParams, PkiParams, TestPki};
+    use esim_proto::eis::{Eis, ProfileInfo, ProfileState, SubscriptionAddress};
+    use esim_proto::pol2::{Pol2, Pol2Action, Pol2Qualification, Pol2Rule, Pol2Subject};
+    let e = esim_codec::ids::Eid::parse(&eid()).unwrap();
+    let params = PkiParams::test_defaults(Date::new(2025, 1, 1).unwrap());
+    let test_pki = TestPki::generate(&params).unwrap();
+    let p = EuiccParams::test_defaults(e, Date::new(2025, 2, 1).unwrap(), 3650).unwrap();
+    let issued = pki::issue_euicc(&test_pki.eum, &test_pki.ci.cert, &p).unwrap();
+    let mut eis = Eis::from_document(&issued.eis, "SMSR-A").unwrap();
+    eis.profiles.push(ProfileInfo {
+        iccid: esim_codec::ids::Iccid::parse(&iccid()).unwrap(),
+        isd_p_aid: esim_codec::ids::Aid::from_hex("A0000005591010FFFFFFFF8900001000").unwrap(),
+        mno_id: "MNO-A".into(),
+        fallback_attribute: true,
+        subscription_address: Some(SubscriptionAddress {
+            imsi: Some(esim_codec::ids::Imsi::parse("001010000000001").unwrap()),
+            msisdn: Some("447700900001".into()),
+        }),
+        state: ProfileState::Enabled,
+        smdp_id: "SMDP-A".into(),
+        profile_type: Some("bootstrap".into()),
+        allocated_memory: 65536,
+        free_memory: 1024,
+        pol2: Pol2 {
+            rules: vec![Pol2Rule {
+                subject: Pol2Subject::Profile,
+                action: Pol2Action::Disable,
+                qualification: Pol2Qualification::AutoDelete,
+            }],
+        },
+    });
+    eis.redacted()
+}
+
+/// Serves every function: ES2.GetEIS answers a full EIS, everything else Failed 8.4/4.2.
+#[derive(Debug)]
+struct AllService {
+    eis: Value,
+    calls: Mutex<Vec<Value>>,
+}
+
+#[async_trait]
+impl FunctionService for AllService {
+    fn functions(&self) -> Vec<Function> {
+        Function::ALL.to_vec()
+    }
+
+    async fn call(
+        &self,
+        _caller: &Caller,
+        request: AnyRequest,
+        _wait: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        let json: Value = serde_json::from_str(&request.to_json().unwrap()).unwrap();
+        self.calls.lock().unwrap().push(json);
+        Ok(CallOutcome::Done(match request {
+            AnyRequest::Es2GetEis(_) => response(
+                Timestamp(0),
+                Timestamp(1),
+                FunctionExecutionStatus::success(),
+                Some(json!({"Eis": self.eis})),
+            ),
+            _ => response::<Value>(
+                Timestamp(0),
+                Timestamp(1),
+                FunctionExecutionStatus::failed("8.4", "4.2", "Execution error"),
+                None,
+            ),
+        }))
+    }
+
+    async fn outcome(
+        &self,
+        _caller: &Caller,
+        operation: &OperationId,
+        _wait: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        Err(ServiceError::UnknownOperation(operation.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn python_zeep_loads_every_interface_and_parses_a_full_eis() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import zeep"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        println!("SKIP: python zeep not installed (pip install zeep)");
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_operator(&OperatorRecord {
+            id: "mno1".into(),
+            name: "mno1".into(),
+            roles: vec!["MNO".into()],
+            token_hashes: vec![hash_token("tok-mno")],
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let eis = sample_eis();
+    let svc = Arc::new(AllService {
+        eis: serde_json::to_value(&eis).unwrap(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let state = SoapState::new(
+        SoapConfig::default(),
+        vec![svc.clone() as Arc<dyn FunctionService>],
+        store,
+    );
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        serve(state, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let iccid2 = esim_codec::ids::Iccid::with_luhn("894400000000000002")
+        .unwrap()
+        .to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zeep/all_interfaces.py");
+    let args = [
+        script.to_owned(),
+        base,
+        "tok-mno".into(),
+        "mno1".into(),
+        eid(),
+        iccid(),
+        iccid2.clone(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").args(&args).output()
+    });
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("zeep client hung")
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "zeep failed:\n{stdout}\n{stderr}");
+    use esim_proto::function::Interface;
+    for (i, name) in [
+        (Interface::ES1, "ES1"),
+        (Interface::ES2, "ES2"),
+        (Interface::ES3, "ES3"),
+        (Interface::ES4, "ES4"),
+        (Interface::ES7, "ES7"),
+    ] {
+        let n = Function::ALL.iter().filter(|f| f.interface() == i).count();
+        assert!(
+            stdout.contains(&format!("WSDL {name} {n}\n")),
+            "{name}: {stdout}"
+        );
+    }
+    let keysets = eis.isd_r.keysets.len();
+    assert!(
+        stdout.contains(&format!("EIS {} 1 {} DISABLE {keysets}", eid(), iccid())),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("AUDIT Failed"), "{stdout}");
+    let calls = svc.calls.lock().unwrap().clone();
+    assert_eq!(calls[1]["Body"]["Iccid"], json!([iccid(), iccid2]));
+}
