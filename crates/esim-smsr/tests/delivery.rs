@@ -1055,3 +1055,19 @@ async fn job_expiring_in_flight_is_expired() {
     assert_eq!(cmd.attempts, 1, "it was sent once");
     lab.stop_delivery().await;
 }
+
+/// An eUICC registered after the delivery started: its PoRs are routed to it at once (the
+/// channel indexes its MSISDN), so a job sent right away completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn euicc_registered_after_start_is_reached_over_sms() {
+    let mut lab = Lab::unregistered(false, None).await;
+    lab.start_device().await;
+    let d = lab.start_delivery().await;
+    tokio::time::timeout(LIMIT, d.ready()).await.unwrap();
+    lab.register(false).await;
+    let op = OperationId::random().unwrap();
+    let out = execute(&d, &op, get_status_job("status"), in_minutes(10)).await;
+    assert_bootstrap_listed(&out);
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}

@@ -387,6 +387,10 @@ fn envelope_of(cmd: &QueuedCommand) -> Option<Envelope> {
 
 fn describe(reason: &FailureReason) -> String {
     match reason {
+        FailureReason::PorStatus(s @ esim_crypto::scp80::PorStatus::CounterLow) => format!(
+            "PoR status {s:?}: the card refused a re-sent packet; it probably ran the first \
+             one and its PoR was lost (outcome unknown)"
+        ),
         FailureReason::PorStatus(s) => format!("PoR status {s:?}"),
         FailureReason::Sw { sw, .. } => format!("status word {sw:04X}"),
         FailureReason::BadResponse(r) => format!("unusable answer: {r}"),
@@ -890,6 +894,14 @@ impl Worker {
         }
         let inner = &self.inner;
         let msisdn = inner.msisdn(&self.eid).await?;
+        // Index the eUICC now, so its PoRs route here without waiting for a rebuild.
+        let known = inner.msisdns_of(&self.eid).await;
+        {
+            let mut index = lock(&inner.msisdns);
+            for m in known {
+                index.insert(m, self.eid.clone());
+            }
+        }
         let keysets = inner
             .store
             .keysets(&self.eid)
