@@ -106,6 +106,8 @@ fn make_card(dir: &Path) {
 struct Sink {
     got: Mutex<Vec<(Eid, Notification, u16)>>,
     notify: Notify,
+    /// Refuse notifications (as an SM-SR that cannot record them).
+    refuse: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -121,6 +123,9 @@ impl NotificationSink for Sink {
             .unwrap()
             .push((eid.clone(), notification, seq));
         self.notify.notify_waiters();
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(DeliveryError::Shutdown);
+        }
         Ok(())
     }
 }
@@ -1070,4 +1075,51 @@ async fn euicc_registered_after_start_is_reached_over_sms() {
     assert_bootstrap_listed(&out);
     lab.stop_delivery().await;
     lab.stop_device().await;
+}
+
+/// A notification the sink refuses is not confirmed: the card sends it again; once the sink
+/// accepts it, it is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_notification_is_not_confirmed() {
+    let mut lab = Lab::new(false).await;
+    lab.sink
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    lab.start_device().await;
+    let _d = lab.start_delivery().await;
+    let sink = lab.sink.clone();
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let n = sink.notify.notified();
+            if sink.got.lock().unwrap().len() >= 2 {
+                return;
+            }
+            n.await;
+        }
+    })
+    .await
+    .expect("the notification is sent again");
+    assert!(
+        lab.commands().await.is_empty(),
+        "no confirmation for a refused notification"
+    );
+    sink.refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let done = lab.commands().await.iter().any(|c| {
+                c.status == CommandStatus::Done
+                    && String::from_utf8_lossy(&c.payload).contains("notification-confirmation/")
+            });
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+    assert!(lab.card().registry().notifications().is_empty());
 }
