@@ -9,7 +9,10 @@
 //!   notifications back, and acknowledges / fails / retries / expires the command in the store
 //!   before waking the waiters. A command whose holder died is claimed again once its lease ran
 //!   out, under a fresh SCP80 counter (allocated from the store before the channel sees it).
-//! - SCP81: [`crate::delivery::https`] serves the admin sessions the trigger opens.
+//! - A scanner expires commands past their ValidityPeriod and claims commands nobody is
+//!   working on (left by a previous process, or due again after a back-off); a worker with
+//!   nothing to do for [`DeliveryConfig::worker_idle_ms`] ends.
+//! - SCP81: the `https` module serves the admin sessions the trigger opens.
 //! - Notifications (SMS or HTTPS `?msg=`) go to the [`NotificationSink`]; once it accepted one,
 //!   the `3A08` confirmation is queued like any job (SMS) or answered in the session (HTTPS).
 

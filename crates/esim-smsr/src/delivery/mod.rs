@@ -6,6 +6,11 @@
 //! retried with back-off and expire with their ValidityPeriod. A job is keyed by its operation
 //! and `step`: executing the same (operation, step) again — e.g. after the SM-SR restarted in
 //! the middle of it — attaches to the queued command instead of queueing a second one.
+//!
+//! The implementation: [`Delivery`] ([`engine`]) with its settings ([`DeliveryConfig`],
+//! [`config`]), the SCP81 side (trigger, PSK store, administration logic; `https`), and the
+//! ISD-R keys read from the sealed keysets of [`crate::keys`] ([`keys`]). Choices where SGP.02
+//! is silent: docs/spec-choices.md rows 66–68.
 
 pub mod config;
 pub mod engine;
