@@ -423,20 +423,16 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
         .any(|r| r.iccid.is_some() && !attach.contains_key(&r.eid))
         && Instant::now() < deadline
     {
-        match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
-            Ok(Ok(ev)) => {
-                if let EventKind::Attach { plmn, success } = ev.kind
-                    && plmn.as_ref() == Some(&plmn_b)
-                {
-                    attach.insert(ev.eid.to_string(), success);
-                    p.line(&format!(
-                        "{}: attached to operator B's network {PLMN_B}: {}",
-                        ev.eid,
-                        if success { "ok" } else { "failed" }
-                    ));
-                }
-            }
-            Ok(Err(_)) | Err(_) => {}
+        if let Ok(Ok(ev)) = tokio::time::timeout(Duration::from_millis(500), events.recv()).await
+            && let EventKind::Attach { plmn, success } = ev.kind
+            && plmn.as_ref() == Some(&plmn_b)
+        {
+            attach.insert(ev.eid.to_string(), success);
+            p.line(&format!(
+                "{}: attached to operator B's network {PLMN_B}: {}",
+                ev.eid,
+                if success { "ok" } else { "failed" }
+            ));
         }
     }
     for r in &mut results {

@@ -3,20 +3,16 @@
 //! `esim smsr`, `esim smdp`, `esim serve` and `esim demo`; the logic lives in the crates.
 
 use anyhow::{Context, Result};
-use async_trait::async_trait;
-use esim_apdu::gp::sgp02::Notification;
-use esim_codec::Eid;
 use esim_crypto::pki::TestPki;
 use esim_http::{Endpoint, HttpCallbacks, HttpConfig, HttpState, RetryPolicy};
 use esim_service::{Callbacks, FunctionClient, FunctionService};
 use esim_smsr::delivery::{
-    Delivery, DeliveryConfig, DeliveryError, DeliveryListeners, HttpsSettings, NotificationSink,
-    SmppSettings, TransportKind,
+    Delivery, DeliveryConfig, DeliveryListeners, HttpsSettings, SmppSettings, TransportKind,
 };
 use esim_store::{OperatorRecord, Sealer, Store, hash_token};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -64,25 +60,6 @@ pub async fn install_parties(store: &dyn Store, parties: &[Party]) -> Result<Arc
     let cb = HttpCallbacks::new(endpoints, RetryPolicy::default())
         .map_err(|e| anyhow::anyhow!("callbacks: {e}"))?;
     Ok(Arc::new(cb))
-}
-
-/// A [`NotificationSink`] set once the SM-SR exists (the delivery is built before it).
-#[derive(Debug, Default)]
-struct LateSink(OnceLock<Arc<dyn NotificationSink>>);
-
-#[async_trait]
-impl NotificationSink for LateSink {
-    async fn on_notification(
-        &self,
-        eid: &Eid,
-        notification: Notification,
-        seq: u16,
-    ) -> Result<(), DeliveryError> {
-        match self.0.get() {
-            Some(s) => s.on_notification(eid, notification, seq).await,
-            None => Err(DeliveryError::Shutdown),
-        }
-    }
 }
 
 /// What the SM-SR needs besides its store.
@@ -178,7 +155,8 @@ pub async fn start_smsr(
     if let Some(t) = setup.initial_timeout_ms {
         dc.initial_timeout_ms = t;
     }
-    let sink = Arc::new(LateSink::default());
+    // The delivery hands notifications to the SM-SR, which is built after it.
+    let sink = Arc::new(esim_smsr::SinkSlot::new());
     let delivery = Delivery::new(dc, store.clone(), sealer.clone(), sink.clone())
         .map_err(|e| anyhow::anyhow!("ES5 delivery: {e}"))?;
     let config =
@@ -193,7 +171,7 @@ pub async fn start_smsr(
         )
         .map_err(|e| anyhow::anyhow!("SM-SR: {e}"))?,
     );
-    let _ = sink.0.set(smsr.clone());
+    sink.attach(&smsr);
     let (stop, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     {
