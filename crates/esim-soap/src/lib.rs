@@ -2,6 +2,7 @@
 //! §3.4; digest §2.1, SGP.02 Annex B): the twin of the JSON binding (`esim-http`) over the same
 //! [`esim_service::FunctionService`] — one function, two encodings.
 
+pub mod client;
 pub mod codec;
 pub mod envelope;
 pub mod schema;
@@ -9,4 +10,5 @@ pub mod server;
 pub mod wsdl;
 pub mod xml;
 
-pub use server::{SoapConfig, SoapState, router, run, serve};
+pub use client::SoapFunctionClient;
+pub use server::{SoapConfig, SoapState, router, routes, run, serve};

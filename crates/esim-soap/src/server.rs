@@ -105,6 +105,13 @@ impl SoapState {
         }
     }
 
+    /// Posts replies to `wsa:ReplyTo` with `client` (e.g. one with private trust anchors or a
+    /// client certificate for https reply addresses).
+    pub fn with_reply_client(mut self, client: reqwest::Client) -> Self {
+        self.http = client;
+        self
+    }
+
     /// The served functions of `interface`, in [`Function::ALL`] order.
     pub fn served(&self, interface: Interface) -> Vec<Function> {
         Function::ALL
@@ -146,13 +153,18 @@ impl SoapState {
     }
 }
 
-/// The routes of the binding.
+/// The routes of the binding with a fault as the answer to unknown paths.
 pub fn router(state: SoapState) -> Router {
+    routes(state).fallback(not_found)
+}
+
+/// The routes of the binding without a fallback, to be merged with other routers (e.g. the
+/// JSON binding's `esim_http::router`, which has its own fallback) on one listener.
+pub fn routes(state: SoapState) -> Router {
     let limit = state.config.body_limit;
     Router::new()
         .route("/soap/{interface}", post(call_function).get(get_wsdl))
         .route("/wsdl/{file}", get(get_wsdl_file))
-        .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -294,6 +306,24 @@ impl CallFacts {
 
 async fn call_function(
     State(st): State<SoapState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // Each call runs in its own task: a client that disconnects cancels neither the service's
+    // work nor the audit entry, and a panicking service is a Receiver fault.
+    let task = tokio::spawn(call_task(st, path, headers, body));
+    match task.await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "SOAP call task failed");
+            fault_response(&Fault::receiver("Internal", "internal error"), None, None)
+        }
+    }
+}
+
+async fn call_task(
+    st: SoapState,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use esim_proto::common::FunctionExecutionStatus;
 use esim_proto::function::{AnyRequest, Function, decode_request};
 use esim_service::{CallOutcome, Caller, FunctionService, ServiceError, response};
+use esim_service::{ClientError, FunctionClient};
 use esim_soap::codec::{DecodedResponse, decode_response_envelope, encode_request};
 use esim_soap::envelope::{Addressing, FaultCode, WSA_NONE};
-use esim_soap::{SoapConfig, SoapState, serve};
+use esim_soap::{SoapConfig, SoapFunctionClient, SoapState, serve};
 use esim_store::{
     AuditQuery, AuditStore, MemoryStore, OperationId, OperatorRecord, OperatorStore, Timestamp,
     hash_token,
@@ -35,6 +36,8 @@ fn iccid() -> String {
 #[derive(Debug, Default)]
 struct TestService {
     calls: Mutex<Vec<(String, Value)>>,
+    /// Calls with FunctionCallIdentifier "slow": the first is pending, later ones are done.
+    slow: Mutex<u32>,
 }
 
 fn download_done() -> Value {
@@ -65,6 +68,16 @@ impl FunctionService for TestService {
             .push((caller.id.clone(), json.clone()));
         if json["Header"]["FunctionCallIdentifier"] == "boom" {
             return Err(ServiceError::Internal("secret detail".into()));
+        }
+        if json["Header"]["FunctionCallIdentifier"] == "slow" {
+            let mut n = self.slow.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                return Ok(CallOutcome::Pending {
+                    operation_id: OperationId::random().unwrap(),
+                    function: request.function(),
+                });
+            }
         }
         match request {
             AnyRequest::Es2DownloadProfile(_) if wait.is_zero() => Ok(CallOutcome::Pending {
@@ -775,4 +788,62 @@ async fn python_zeep_loads_every_interface_and_parses_a_full_eis() {
     assert!(stdout.contains("AUDIT Failed"), "{stdout}");
     let calls = svc.calls.lock().unwrap().clone();
     assert_eq!(calls[1]["Body"]["Iccid"], json!([iccid(), iccid2]));
+}
+
+#[tokio::test]
+async fn soap_function_client_calls_follows_pending_and_reports_refusals() {
+    let s = start().await;
+    let c = SoapFunctionClient::new(&s.base, "tok-mno");
+    let v = c
+        .call(&get_eis("mno1", "k-1"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(v["Header"]["FunctionExecutionStatus"]["Status"], "Failed");
+    // Pending on the first request: the client repeats it with the same call identifier.
+    let v = c
+        .call(&download("slow"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(v["Body"]["Iccid"], iccid());
+    assert_eq!(*s.svc.slow.lock().unwrap(), 2);
+    let bad = SoapFunctionClient::new(&s.base, "nope");
+    match bad
+        .call(&get_eis("mno1", "k-2"), Duration::from_secs(10))
+        .await
+    {
+        Err(ClientError::Refused { status, message }) => {
+            assert_eq!(status, 401);
+            assert!(message.starts_with("Unauthenticated"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing listens on port 1.
+    let dead = SoapFunctionClient::new("http://127.0.0.1:1", "t");
+    assert!(matches!(
+        dead.call(&get_eis("mno1", "k-3"), Duration::from_secs(5))
+            .await,
+        Err(ClientError::Transport(_))
+    ));
+    assert!(!format!("{c:?}").contains("tok-mno"));
+}
+
+#[tokio::test]
+async fn routes_merge_with_another_router() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(MemoryStore::new());
+    let state = SoapState::new(
+        SoapConfig::default(),
+        vec![Arc::new(TestService::default()) as Arc<dyn FunctionService>],
+        store,
+    );
+    let other = axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "other") });
+    let app = other.merge(esim_soap::routes(state));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let r = reqwest::get(format!("{base}/wsdl/ES2.wsdl")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = reqwest::get(format!("{base}/health")).await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
 }
