@@ -148,6 +148,9 @@ pub struct SmsrSection {
     /// Use HTTPS (SCP81) instead of SMS for the ES5 traffic of every eUICC.
     #[serde(default)]
     pub https: bool,
+    /// SM-DPs the SM-SR calls (Master Delete tokens).
+    #[serde(default)]
+    pub smdp: Vec<PeerServer>,
 }
 
 fn default_smsr_api() -> String {
@@ -157,15 +160,15 @@ fn default_scp81() -> String {
     "127.0.0.1:8444".into()
 }
 
-/// A peer SM-SR as the SM-DP reaches it.
+/// Another server as this one reaches it (the SM-DP's SM-SRs, the SM-SR's SM-DPs).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PeerSmsr {
-    /// Its `Smsr-id`.
+pub struct PeerServer {
+    /// Its identifier (`Smsr-id` / `Smdp-id`).
     pub id: String,
     /// Base URL of its JSON API.
     pub url: String,
-    /// The SM-DP's token there.
+    /// Our token there.
     pub token: Secret,
 }
 
@@ -180,7 +183,7 @@ pub struct SmdpSection {
     pub api_listen: String,
     /// SM-SRs it talks to (ES3).
     #[serde(default)]
-    pub smsr: Vec<PeerSmsr>,
+    pub smsr: Vec<PeerServer>,
 }
 
 fn default_smdp_api() -> String {
@@ -237,6 +240,7 @@ fn default_smsr() -> SmsrSection {
         scp81_host: None,
         smsc: SmscSection::default(),
         https: false,
+        smdp: Vec::new(),
     }
 }
 
@@ -335,6 +339,10 @@ smsr = "sqlite:data/smsr.db"
 master_key = "000102030405060708090A0B0C0D0E0F"
 [smsr]
 api_listen = "127.0.0.1:9443"
+[[smsr.smdp]]
+id = "smdp.esim-rsp.test"
+url = "http://127.0.0.1:8445"
+token = "env:SR_AT_DP"
 [smsr.smsc]
 password = "env:SMPP_PW"
 [[smdp.smsr]]
@@ -357,6 +365,7 @@ token = "secret-token-b"
         assert_eq!(c.smsr.scp81_listen, "127.0.0.1:8444");
         assert_eq!(c.smdp.api_listen, "127.0.0.1:8445");
         assert_eq!(c.smdp.smsr.len(), 1);
+        assert_eq!(c.smsr.smdp[0].id, "smdp.esim-rsp.test");
         assert_eq!(c.operators[0].roles, ["MNO"]);
         let key = c
             .store

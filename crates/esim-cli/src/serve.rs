@@ -29,6 +29,10 @@ const CONFIG_HELP: &str =
   api_listen = \"127.0.0.1:8443\"        # JSON API: ES1, ES3, ES4, /openapi.json, /metrics
   scp81_listen = \"127.0.0.1:8444\"      # SCP81 PSK-TLS admin sessions
   https = false                        # ES5 over HTTPS (SCP81) instead of SMS
+  [[smsr.smdp]]                        # SM-DPs the SM-SR asks for Master Delete tokens
+  id = \"smdp.esim-rsp.test\"
+  url = \"http://127.0.0.1:8445\"
+  token = \"env:SMSR_TOKEN_AT_SMDP\"
   [smsr.smsc]
   address = \"127.0.0.1:2775\"           # SMPP 3.4 SMSC (`esim smsc` or a real one)
   system_id = \"smsr\"
