@@ -287,14 +287,24 @@ impl Schemas {
 
     fn object_from(&self, kids: &[&Element], shape: &Shape) -> Result<Map<String, Value>, String> {
         let mut out = Map::new();
-        let mut names: Vec<&str> = Vec::new();
+        // Children grouped by name, in order of first appearance (linear: a message may have
+        // up to MAX_ELEMENTS children).
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut groups: Vec<(&str, Vec<&Element>)> = Vec::new();
         for k in kids {
-            if !names.contains(&k.name.as_str()) {
-                names.push(&k.name);
+            match index.get(k.name.as_str()) {
+                Some(&i) => {
+                    if let Some((_, g)) = groups.get_mut(i) {
+                        g.push(k);
+                    }
+                }
+                None => {
+                    index.insert(&k.name, groups.len());
+                    groups.push((&k.name, vec![k]));
+                }
             }
         }
-        for name in names {
-            let same: Vec<&Element> = kids.iter().copied().filter(|k| k.name == name).collect();
+        for (name, same) in groups {
             let prop = shape
                 .properties
                 .iter()

@@ -305,6 +305,24 @@ fn malformed_requests_are_sender_faults_naming_the_problem() {
     );
 }
 
+#[test]
+fn a_message_with_many_distinct_elements_is_refused_not_stuck() {
+    let gsma = "http://namespaces.gsma.org/esim-messaging/1";
+    let mut kids = String::new();
+    for i in 0..50_000 {
+        kids.push_str(&format!("<x{i}/>"));
+    }
+    let xml = soap(&format!(
+        "<ES2-GetEISRequest xmlns=\"{gsma}\">{kids}</ES2-GetEISRequest>"
+    ));
+    assert!(xml.len() < esim_soap::codec::MAX_MESSAGE);
+    let fault = decode_request_envelope(xml.as_bytes(), None)
+        .unwrap_err()
+        .fault;
+    assert_eq!(fault.subcode, "BadRequest", "{fault}");
+    assert!(fault.reason.contains("unknown field"), "{fault}");
+}
+
 proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
