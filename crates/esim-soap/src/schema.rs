@@ -439,7 +439,7 @@ impl Schemas {
         for (part, schema) in [("Header", header), ("Body", body)] {
             if let Some(Value::Object(m)) = message.get(part) {
                 let shape = self.shape(schema);
-                for (k, v) in m {
+                for (k, v) in in_schema_order(m, Some(&shape)) {
                     let ps = prop(&shape, k);
                     self.value_to_xml(w, k, v, ps.as_ref(), 0);
                 }
@@ -495,7 +495,7 @@ impl Schemas {
                     return;
                 }
                 w.open(name, &[]);
-                for (k, v) in m {
+                for (k, v) in in_schema_order(m, shape.as_ref()) {
                     let ps = shape.as_ref().and_then(|sh| prop(sh, k));
                     self.value_to_xml(w, k, v, ps.as_ref(), depth);
                 }
@@ -513,6 +513,28 @@ impl Schemas {
             }
         }
     }
+}
+
+/// The members of `m` in the order of the schema's properties (the XSD sequence order),
+/// then those the schema does not list, in map order.
+fn in_schema_order<'m>(
+    m: &'m Map<String, Value>,
+    shape: Option<&Shape>,
+) -> Vec<(&'m String, &'m Value)> {
+    let mut out: Vec<(&String, &Value)> = Vec::with_capacity(m.len());
+    if let Some(sh) = shape {
+        for (name, _) in &sh.properties {
+            if let Some((k, v)) = m.get_key_value(name) {
+                out.push((k, v));
+            }
+        }
+    }
+    for (k, v) in m {
+        if !shape.is_some_and(|sh| sh.properties.iter().any(|(n, _)| n == k)) {
+            out.push((k, v));
+        }
+    }
+    out
 }
 
 fn prop(shape: &Shape, name: &str) -> Option<Value> {
