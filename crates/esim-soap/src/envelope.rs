@@ -9,6 +9,9 @@ pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The WS-Addressing 1.0 namespace.
 pub const WSA_NS: &str = "http://www.w3.org/2005/08/addressing";
+/// The namespace NJ (the open-source SGP.02 implementation the digest cites) puts its addressing
+/// headers under (digest §2.1); read as an alias of [`WSA_NS`] for interoperability.
+pub const WSA_NJ_NS: &str = "http://www.w3.org/2007/05/addressing/metadata";
 /// The anonymous address: reply on the HTTP response.
 pub const WSA_ANONYMOUS: &str = "http://www.w3.org/2005/08/addressing/anonymous";
 /// The none address: no reply.
@@ -145,8 +148,13 @@ pub fn parse_envelope(input: &[u8]) -> Result<Envelope, Fault> {
     for part in root.children {
         if part.is(SOAP12_NS, "Header") {
             for h in &part.children {
-                if h.ns.as_deref() == Some(WSA_NS) {
-                    let address = || h.child(WSA_NS, "Address").map(text_of);
+                let wsa = match h.ns.as_deref() {
+                    Some(WSA_NS) => Some(WSA_NS),
+                    Some(WSA_NJ_NS) => Some(WSA_NJ_NS),
+                    _ => None,
+                };
+                if let Some(ns) = wsa {
+                    let address = || h.child(ns, "Address").map(text_of);
                     match h.name.as_str() {
                         "Action" => addressing.action = Some(text_of(h)),
                         "MessageID" => addressing.message_id = Some(text_of(h)),
@@ -337,6 +345,17 @@ mod tests {
             back.addressing.reply_address(),
             Some("http://127.0.0.1:9/cb")
         );
+    }
+
+    #[test]
+    fn nj_addressing_namespace_is_read_too() {
+        let env = format!(
+            "<e:Envelope xmlns:e=\"{SOAP12_NS}\" xmlns:w=\"{WSA_NJ_NS}\"><e:Header><w:Action>urn:a</w:Action><w:MessageID>m</w:MessageID><w:ReplyTo><w:Address>http://x/</w:Address></w:ReplyTo></e:Header><e:Body><x/></e:Body></e:Envelope>"
+        );
+        let back = parse_envelope(env.as_bytes()).unwrap();
+        assert_eq!(back.addressing.action.as_deref(), Some("urn:a"));
+        assert_eq!(back.addressing.message_id.as_deref(), Some("m"));
+        assert_eq!(back.addressing.reply_to.as_deref(), Some("http://x/"));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct SoapConfig {
     pub reply_attempts: u32,
     /// Largest request body accepted, in bytes (1 MiB).
     pub body_limit: usize,
+    /// The public base URL written as the endpoint into the WSDL (`https://smdp.example:8443`);
+    /// `None`: `http://` and the request's `Host`.
+    pub public_base_url: Option<String>,
 }
 
 impl Default for SoapConfig {
@@ -61,6 +64,7 @@ impl Default for SoapConfig {
             reply_timeout: Duration::from_secs(30),
             reply_attempts: 3,
             body_limit: crate::codec::MAX_MESSAGE,
+            public_base_url: None,
         }
     }
 }
@@ -631,7 +635,10 @@ fn wsdl_response(st: &SoapState, i: Interface, headers: &HeaderMap) -> Response 
                 .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
         .unwrap_or("localhost");
-    let location = format!("http://{host}/soap/{}", interface_name(i));
+    let location = match &st.config.public_base_url {
+        Some(base) => format!("{}/soap/{}", base.trim_end_matches('/'), interface_name(i)),
+        None => format!("http://{host}/soap/{}", interface_name(i)),
+    };
     let doc = crate::wsdl::wsdl(i, &served, &location);
     let mut r = (StatusCode::OK, doc).into_response();
     r.headers_mut().insert(
