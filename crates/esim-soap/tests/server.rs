@@ -592,6 +592,7 @@ async fn python_zeep_loads_the_wsdl_and_calls_es2() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "zeep failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
     assert!(
         stdout.contains("RESULT GetEIS Failed 8.1.1 3.9"),
         "{stdout}\n{stderr}"
@@ -602,6 +603,10 @@ async fn python_zeep_loads_the_wsdl_and_calls_es2() {
             iccid()
         )),
         "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("FAULT env:Sender unknown token"),
+        "{stdout}"
     );
     // The service saw both calls from the authenticated operator, decoded by decode_request.
     let calls = s.svc.calls.lock().unwrap().clone();

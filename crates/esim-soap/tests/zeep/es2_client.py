@@ -4,12 +4,14 @@ Usage: es2_client.py BASE_URL TOKEN REQUESTER EID ICCID
 Loads the served WSDL of ES2, calls GetEIS and DownloadProfile with a Bearer token (and the
 WS-Addressing headers of zeep's WsAddressingPlugin), and prints one line per result:
     RESULT <function> <Status> [<Subject> <Reason> | <Iccid>]
+    FAULT <code> <reason>   (the GetEIS call repeated with a wrong token)
 Exits non-zero on any error.
 """
 import sys
 
 import requests
 from zeep import Client, Settings
+from zeep.exceptions import Fault
 from zeep.transports import Transport
 from zeep.wsa import WsAddressingPlugin
 
@@ -46,6 +48,19 @@ def main():
         **{"Smsr-id": "SMSR-A"},
     )
     print("RESULT DownloadProfile", r.FunctionExecutionStatus.Status, r.Iccid)
+
+    # A wrong token: the SOAP fault reaches zeep as zeep.exceptions.Fault.
+    session.headers["Authorization"] = "Bearer wrong-token"
+    try:
+        svc.GetEIS(
+            FunctionCallIdentifier="zeep-3",
+            FunctionRequesterIdentifier=requester,
+            Eid=eid,
+            **{"Smsr-id": "SMSR-A"},
+        )
+        print("NO FAULT")
+    except Fault as f:
+        print("FAULT", f.code, f.message)
 
 
 if __name__ == "__main__":
