@@ -2,6 +2,7 @@
 //! §3.4; digest §2.1, SGP.02 Annex B): the twin of the JSON binding (`esim-http`) over the same
 //! [`esim_service::FunctionService`] — one function, two encodings.
 
+pub mod callbacks;
 pub mod client;
 pub mod codec;
 pub mod envelope;
@@ -10,5 +11,6 @@ pub mod server;
 pub mod wsdl;
 pub mod xml;
 
+pub use callbacks::{SoapCallbacks, SoapEndpoint};
 pub use client::SoapFunctionClient;
 pub use server::{SoapConfig, SoapState, router, routes, run, serve};

@@ -852,3 +852,151 @@ async fn routes_merge_with_another_router() {
     let r = reqwest::get(format!("{base}/health")).await.unwrap();
     assert_eq!(r.text().await.unwrap(), "ok");
 }
+
+/// Records the notifications it receives.
+#[derive(Debug, Default)]
+struct NotifService(Mutex<Vec<(String, Value)>>);
+
+#[async_trait]
+impl FunctionService for NotifService {
+    fn functions(&self) -> Vec<Function> {
+        vec![Function::Es2HandleProfileEnabledNotification]
+    }
+
+    async fn call(
+        &self,
+        caller: &Caller,
+        request: AnyRequest,
+        _wait: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        let json: Value = serde_json::from_str(&request.to_json().unwrap()).unwrap();
+        self.0.lock().unwrap().push((caller.id.clone(), json));
+        Ok(CallOutcome::Done(response::<Value>(
+            Timestamp(0),
+            Timestamp(1),
+            FunctionExecutionStatus::success(),
+            None,
+        )))
+    }
+
+    async fn outcome(
+        &self,
+        _caller: &Caller,
+        operation: &OperationId,
+        _wait: Duration,
+    ) -> Result<CallOutcome, ServiceError> {
+        Err(ServiceError::UnknownOperation(operation.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn soap_callbacks_deliver_notifications_and_results() {
+    use esim_service::{Callback, Callbacks};
+    use esim_soap::{SoapCallbacks, SoapEndpoint};
+    // The operator's SOAP server, receiving notifications from "smdp1".
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_operator(&OperatorRecord {
+            id: "smdp1".into(),
+            name: "smdp1".into(),
+            roles: vec!["SM-DP".into()],
+            token_hashes: vec![hash_token("tok-smdp")],
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let notif = Arc::new(NotifService::default());
+    let state = SoapState::new(
+        SoapConfig::default(),
+        vec![notif.clone() as Arc<dyn FunctionService>],
+        store,
+    );
+    tokio::spawn(async move {
+        serve(state, listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    // Its reply URL for results.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(4);
+    let recv = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let reply_url = format!("http://{}/results", recv.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/results",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: String| async move {
+                let auth = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                tx.send((auth, body)).await.unwrap();
+                axum::http::StatusCode::NO_CONTENT
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(recv, app).await.unwrap() });
+
+    let mut endpoints = std::collections::HashMap::new();
+    endpoints.insert(
+        "mno1".to_owned(),
+        SoapEndpoint {
+            base_url: base,
+            token: "tok-smdp".into(),
+            reply_url: Some(reply_url),
+        },
+    );
+    let cb = SoapCallbacks::new(endpoints);
+    let n = json!({
+        "Header": {"FunctionRequesterIdentifier": "smdp1", "FunctionCallIdentifier": "n-1"},
+        "Body": {"Eid": eid(), "Iccid": iccid(), "CompletionTimeStamp": "2026-11-25T22:43:35Z"}
+    });
+    let request = decode_request(
+        Function::Es2HandleProfileEnabledNotification,
+        &n.to_string(),
+    )
+    .unwrap();
+    cb.deliver("mno1", Callback::Notification(request))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = notif.0.lock().unwrap().clone();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "notification not received");
+    assert_eq!(got[0].0, "smdp1");
+    assert_eq!(got[0].1["Body"]["Iccid"], iccid());
+
+    cb.deliver(
+        "mno1",
+        Callback::Result {
+            function: Function::Es2DownloadProfile,
+            operation_id: OperationId::random().unwrap(),
+            function_call_id: "c-77".into(),
+            response: download_done(),
+        },
+    )
+    .await
+    .unwrap();
+    let (auth, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("result not delivered")
+        .unwrap();
+    assert_eq!(auth, "Bearer tok-smdp");
+    let (addr, json) = response_of(&body);
+    assert_eq!(
+        addr.relates_to.as_deref(),
+        Some("urn:esim:FunctionCallIdentifier:c-77")
+    );
+    assert_eq!(json, download_done());
+    assert!(matches!(
+        cb.deliver("nobody", Callback::Notification(get_eis("mno1", "x")))
+            .await,
+        Err(ClientError::Refused { .. })
+    ));
+    assert!(!format!("{cb:?}").contains("tok-smdp"));
+}
