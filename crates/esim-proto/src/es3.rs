@@ -184,3 +184,60 @@ pub struct UpdateConnectivityParametersRequest {
     #[serde(rename = "ConnectivityParameters")]
     pub connectivity_parameters: HexBytes,
 }
+
+/// `UpdateSubscriptionAddress(Eid, Iccid, SubscriptionAddress)` (SGP.02 §5.4, SM-DP → SM-SR):
+/// the SM-DP relays an ES2.UpdateSubscriptionAddress; the SM-SR updates the Profile's
+/// `SubscriptionAddress` in the EIS (no card command). Action URI INFERRED
+/// (docs/spec-choices.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSubscriptionAddressRequest {
+    /// `Eid`.
+    #[serde(rename = "Eid")]
+    pub eid: Eid,
+    /// `Iccid`.
+    #[serde(rename = "Iccid")]
+    pub iccid: Iccid,
+    /// `SubscriptionAddress`: the new address (replaces the stored one).
+    #[serde(rename = "SubscriptionAddress")]
+    pub subscription_address: SubscriptionAddress,
+}
+
+/// `GetDeleteToken(Eid, Iccid, Isd-p-aid, P1, P2, Crt)` (SM-SR → SM-DP, Master Delete, SGP.02
+/// §3.10, digest §3.5): the SM-SR asks the SM-DP that installed a Profile for the Delete Token
+/// of the DELETE `80 E4 P1 P2 {4F Isd-p-aid ‖ B6 Crt ‖ 9E token}`. SGP.02 names no public
+/// function for this; this one is INFERRED (docs/spec-choices.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GetDeleteTokenRequest {
+    /// `Eid`.
+    #[serde(rename = "Eid")]
+    pub eid: Eid,
+    /// `Iccid`.
+    #[serde(rename = "Iccid")]
+    pub iccid: Iccid,
+    /// `Isd-p-aid`: the Profile's ISD-P.
+    #[serde(rename = "Isd-p-aid")]
+    pub isd_p_aid: Aid,
+    /// `P1` of the DELETE.
+    #[serde(rename = "P1")]
+    pub p1: u8,
+    /// `P2` of the DELETE.
+    #[serde(rename = "P2")]
+    pub p2: u8,
+    /// `Crt`: value of the `B6` control reference template (hex).
+    #[serde(rename = "Crt")]
+    pub crt: HexBytes,
+}
+
+/// `GetDeleteToken` response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GetDeleteTokenResponse {
+    /// `DeleteToken`: value of the `9E` TLV (hex).
+    #[serde(rename = "DeleteToken")]
+    pub delete_token: HexBytes,
+}

@@ -7,7 +7,8 @@
 //! (notifications, `UpdateSubscriptionAddress`, `SetFallbackAttribute`,
 //! `MasterDelete`, ES1 is the only `...Request`-suffixed ES1 action) use the
 //! same pattern under the interface's category; those are INFERRED
-//! (docs/spec-choices.md).
+//! (docs/spec-choices.md). `ES3.UpdateSubscriptionAddress` and the SM-SR → SM-DP
+//! `ES3.GetDeleteToken` (Master Delete; no public function) are INFERRED too.
 
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +142,8 @@ functions! {
     Es3DeleteIsdp: ES3, "DeleteISDP", "http://gsma.com/ES3/ProfileManagent/ES3-DeleteISDP", es3::EidIccidRequest;
     Es3UpdatePolicyRules: ES3, "UpdatePolicyRules", "http://gsma.com/ES3/ProfileManagent/ES3-UpdatePolicyRules", es3::UpdatePolicyRulesRequest;
     Es3UpdateConnectivityParameters: ES3, "UpdateConnectivityParameters", "http://gsma.com/ES3/ProfileManagent/ES3-UpdateConnectivityParameters", es3::UpdateConnectivityParametersRequest;
+    Es3UpdateSubscriptionAddress: ES3, "UpdateSubscriptionAddress", "http://gsma.com/ES3/ProfileManagent/ES3-UpdateSubscriptionAddress", es3::UpdateSubscriptionAddressRequest;
+    Es3GetDeleteToken: ES3, "GetDeleteToken", "http://gsma.com/ES3/ProfileManagentCallBack/ES3-GetDeleteToken", es3::GetDeleteTokenRequest;
     Es3HandleProfileEnabledNotification: ES3, "HandleProfileEnabledNotification", "http://gsma.com/ES3/ProfileManagentCallBack/ES3-HandleProfileEnabledNotification", es2::ProfileNotification;
     Es3HandleProfileDisabledNotification: ES3, "HandleProfileDisabledNotification", "http://gsma.com/ES3/ProfileManagentCallBack/ES3-HandleProfileDisabledNotification", es2::ProfileNotification;
     Es3HandleProfileDeletedNotification: ES3, "HandleProfileDeletedNotification", "http://gsma.com/ES3/ProfileManagentCallBack/ES3-HandleProfileDeletedNotification", es2::ProfileNotification;

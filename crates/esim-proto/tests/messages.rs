@@ -127,6 +127,13 @@ fn body(f: Function) -> Value {
         Es3UpdateConnectivityParameters => {
             json!({"Eid": e, "Iccid": i, "ConnectivityParameters": "3A0703A10100"})
         }
+        Es3UpdateSubscriptionAddress => {
+            json!({"Eid": e, "Iccid": i, "SubscriptionAddress": {"Imsi": "001010000000002", "Msisdn": "447700900002"}})
+        }
+        Es3GetDeleteToken => json!({
+            "Eid": e, "Iccid": i, "Isd-p-aid": "A0000005591010FFFFFFFF8900001100",
+            "P1": 0, "P2": 128, "Crt": "451089049032"
+        }),
         Es4PrepareSmsrChange => json!({"Eid": e, "CurrentSMSRid": "SMSR-A"}),
         Es4SmsrChange => json!({"Eid": e, "Target-Smsr-id": "SMSR-B"}),
         Es7HandoverEuicc => json!({"Eis": serde_json::to_value(sample_eis()).unwrap()}),
@@ -144,7 +151,7 @@ fn request(f: Function) -> String {
 
 #[test]
 fn every_function_round_trips() {
-    assert_eq!(Function::ALL.len(), 44);
+    assert_eq!(Function::ALL.len(), 46);
     for &f in Function::ALL {
         let text = request(f);
         let req = decode_request(f, &text).unwrap_or_else(|e| panic!("{f:?}: {e}"));
@@ -509,4 +516,95 @@ fn responses_round_trip_with_golden_header() {
         serde_json::from_str::<Response<GetEisResponse>>(&text).unwrap(),
         ok
     );
+}
+
+/// ES1.RegisterEIS carries, beside the signed document, the EIS Profiles (with their
+/// SubscriptionAddress) and AdditionalProperties; both optional, unknown fields refused.
+#[test]
+fn register_eis_carries_profiles_and_properties() {
+    let i = iccid().to_string();
+    let profile = json!({
+        "Iccid": i, "Isd-p-aid": "A0000005591010FFFFFFFF8900001000", "Mno-id": "MNO-A",
+        "FallbackAttribute": true, "SubscriptionAddress": {"Msisdn": "447700900123"},
+        "State": "Enabled", "Smdp-id": "SMDP-A", "AllocatedMemory": 1000, "FreeMemory": 10
+    });
+    let body = json!({
+        "Eis": serde_json::to_value(&issued().eis).unwrap(),
+        "ProfileInfo": [profile],
+        "AdditionalProperties": {"es5-transport": "sms"}
+    });
+    let text = json!({"Header": header(), "Body": body}).to_string();
+    let AnyRequest::Es1RegisterEis(r) = decode_request(Function::Es1RegisterEis, &text).unwrap()
+    else {
+        panic!("not RegisterEIS")
+    };
+    assert_eq!(r.body.profiles.len(), 1);
+    let p = &r.body.profiles[0];
+    assert_eq!(
+        p.subscription_address.as_ref().unwrap().msisdn.as_deref(),
+        Some("447700900123")
+    );
+    assert!(p.fallback_attribute);
+    assert_eq!(
+        r.body
+            .additional_properties
+            .get("es5-transport")
+            .map(String::as_str),
+        Some("sms")
+    );
+    let back: Value =
+        serde_json::from_str(&AnyRequest::Es1RegisterEis(r.clone()).to_json().unwrap()).unwrap();
+    assert_eq!(
+        back["Body"]["ProfileInfo"][0]["SubscriptionAddress"]["Msisdn"],
+        "447700900123"
+    );
+    // Without the extras: the fields are left out on the wire.
+    let plain = esim_proto::es1::RegisterEisRequest::new(r.body.eis.clone());
+    let v = serde_json::to_value(&plain).unwrap();
+    assert!(v.get("ProfileInfo").is_none() && v.get("AdditionalProperties").is_none());
+    // Unknown fields stay refused, at the top and inside a ProfileInfo.
+    let mut bad = json!({"Header": header(), "Body": body_with(&r.body)});
+    bad["Body"]["Msisdn"] = json!("4477");
+    assert!(decode_request(Function::Es1RegisterEis, &bad.to_string()).is_err());
+    let mut bad = json!({"Header": header(), "Body": body_with(&r.body)});
+    bad["Body"]["ProfileInfo"][0]["Bogus"] = json!(1);
+    assert!(decode_request(Function::Es1RegisterEis, &bad.to_string()).is_err());
+}
+
+fn body_with(b: &esim_proto::es1::RegisterEisRequest) -> Value {
+    serde_json::to_value(b).unwrap()
+}
+
+/// The two INFERRED ES3 functions: their Action URIs resolve, GetDeleteToken's answer decodes.
+#[test]
+fn es3_update_subscription_address_and_get_delete_token() {
+    for f in [
+        Function::Es3UpdateSubscriptionAddress,
+        Function::Es3GetDeleteToken,
+    ] {
+        assert_eq!(Function::from_action(f.action()).unwrap(), f);
+        assert_eq!(f.interface(), Interface::ES3);
+    }
+    let AnyRequest::Es3GetDeleteToken(r) = decode_request(
+        Function::Es3GetDeleteToken,
+        &request(Function::Es3GetDeleteToken),
+    )
+    .unwrap() else {
+        panic!("not GetDeleteToken")
+    };
+    assert_eq!((r.body.p1, r.body.p2), (0x00, 0x80));
+    assert_eq!(r.body.crt.as_bytes(), &[0x45, 0x10, 0x89, 0x04, 0x90, 0x32]);
+    let resp: esim_proto::es3::GetDeleteTokenResponse =
+        serde_json::from_value(json!({"DeleteToken": "00112233445566778899AABBCCDDEEFF"})).unwrap();
+    assert_eq!(resp.delete_token.as_bytes().len(), 16);
+    assert!(
+        serde_json::from_value::<esim_proto::es3::GetDeleteTokenResponse>(
+            json!({"DeleteToken": "00", "X": 1})
+        )
+        .is_err()
+    );
+    // P1 out of range is a decode error, not a panic.
+    let mut bad: Value = serde_json::from_str(&request(Function::Es3GetDeleteToken)).unwrap();
+    bad["Body"]["P1"] = json!(256);
+    assert!(decode_request(Function::Es3GetDeleteToken, &bad.to_string()).is_err());
 }

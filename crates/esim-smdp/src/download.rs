@@ -226,6 +226,15 @@ pub(crate) async fn drive_download(mut run: Run, recovered: bool) -> Step<()> {
             }
             Next::Completed(c) => {
                 tracing::info!(iccid = c.iccid.as_str(), isdp = %c.isdp_aid, "profile installed");
+                // The Master Delete token key is kept before the SM-SR learns of the Profile
+                // (a failure here leaves the operation to the recovery, which rolls it back).
+                crate::master_delete::save_token_key(
+                    &run.inner,
+                    &c.iccid,
+                    &c.isdp_aid,
+                    c.token_key(),
+                )
+                .await?;
                 run.st.phase = Phase::Installed;
                 run.save().await?;
                 return after_install(run, &body).await;
@@ -680,7 +689,7 @@ async fn after_install(mut run: Run, body: &es2::DownloadProfileRequest) -> Step
 }
 
 /// Runs (or resumes) an ES2 function forwarded to one ES3 call (GetEIS, Enable, Disable,
-/// Delete, UpdatePolicyRules). The ES3 call identifier is fixed per operation, so a resumed
+/// Delete, UpdatePolicyRules, UpdateSubscriptionAddress). The ES3 call identifier is fixed per operation, so a resumed
 /// call is answered by the SM-SR, not executed twice.
 pub(crate) async fn drive_forward(mut run: Run) -> Step<()> {
     let (smsr_id, es3_req, iccid) = match forward_request(&run)? {
@@ -784,6 +793,18 @@ fn forward_request(run: &Run) -> Step<Result<Forward, FunctionExecutionStatus>> 
                     eid: r.body.eid.clone(),
                     iccid: r.body.iccid.clone(),
                     pol2: r.body.pol2.clone(),
+                },
+            )),
+            Some(r.body.iccid.clone()),
+        ),
+        AnyRequest::Es2UpdateSubscriptionAddress(r) => (
+            r.body.smsr_id.clone(),
+            AnyRequest::Es3UpdateSubscriptionAddress(request(
+                h,
+                es3::UpdateSubscriptionAddressRequest {
+                    eid: r.body.eid.clone(),
+                    iccid: r.body.iccid.clone(),
+                    subscription_address: r.body.subscription_address.clone(),
                 },
             )),
             Some(r.body.iccid.clone()),

@@ -16,6 +16,7 @@ pub mod config;
 mod download;
 mod es3;
 pub mod inventory;
+mod master_delete;
 mod ops;
 mod service;
 

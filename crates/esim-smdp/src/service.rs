@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub config: SmdpConfig,
     pub store: Arc<dyn Store>,
     pub inventory: Inventory,
+    /// Seals the ISD-Ps' token keys (Master Delete).
+    pub sealer: Arc<dyn Sealer>,
     pub smsrs: HashMap<String, Arc<dyn FunctionClient>>,
     pub callbacks: Arc<dyn Callbacks>,
     /// Woken whenever an operation finishes.
@@ -130,11 +132,12 @@ const OPERATIONS: &[Function] = &[
     Function::Es2DisableProfile,
     Function::Es2DeleteProfile,
     Function::Es2UpdatePolicyRules,
+    Function::Es2UpdateSubscriptionAddress,
 ];
 
 /// The functions answered directly.
 const DIRECT: &[Function] = &[
-    Function::Es2UpdateSubscriptionAddress,
+    Function::Es3GetDeleteToken,
     Function::Es3HandleProfileEnabledNotification,
     Function::Es3HandleProfileDisabledNotification,
     Function::Es3HandleProfileDeletedNotification,
@@ -155,6 +158,7 @@ fn eid_of(request: &AnyRequest) -> Option<Eid> {
         | AnyRequest::Es3HandleProfileDisabledNotification(r)
         | AnyRequest::Es3HandleProfileDeletedNotification(r) => r.body.eid.clone(),
         AnyRequest::Es3HandleSmsrChangeNotification(r) => r.body.eis.eid().clone(),
+        AnyRequest::Es3GetDeleteToken(r) => r.body.eid.clone(),
         _ => return None,
     })
 }
@@ -170,12 +174,13 @@ impl Smdp {
         smsrs: HashMap<String, Arc<dyn FunctionClient>>,
         callbacks: Arc<dyn Callbacks>,
     ) -> Self {
-        let inventory = Inventory::new(store.clone(), sealer);
+        let inventory = Inventory::new(store.clone(), sealer.clone());
         Smdp {
             inner: Arc::new(Inner {
                 config,
                 store,
                 inventory,
+                sealer,
                 smsrs,
                 callbacks,
                 done: tokio::sync::Notify::new(),
@@ -345,17 +350,28 @@ impl Smdp {
         }
     }
 
-    /// Answers a function served directly (ES3 notifications, UpdateSubscriptionAddress).
-    async fn direct(&self, caller: &Caller, request: &AnyRequest) -> FunctionExecutionStatus {
+    /// Answers a function served directly (ES3 notifications, GetDeleteToken) with its status
+    /// and response body.
+    async fn direct(
+        &self,
+        caller: &Caller,
+        request: &AnyRequest,
+    ) -> (FunctionExecutionStatus, Option<serde_json::Value>) {
+        if let AnyRequest::Es3GetDeleteToken(r) = request {
+            return match crate::master_delete::delete_token(&self.inner, &r.body).await {
+                Ok(body) => (
+                    FunctionExecutionStatus::success(),
+                    serde_json::to_value(body).ok(),
+                ),
+                Err(status) => (status, None),
+            };
+        }
+        (self.notification(caller, request).await, None)
+    }
+
+    /// Answers an ES3 notification of the SM-SR.
+    async fn notification(&self, caller: &Caller, request: &AnyRequest) -> FunctionExecutionStatus {
         let (function, body) = match request {
-            AnyRequest::Es2UpdateSubscriptionAddress(_) => {
-                // ES3 has no function to carry it (esim_proto::function): refused explicitly.
-                return FunctionExecutionStatus::failed(
-                    subject::FUNCTION,
-                    reason::UNSUPPORTED,
-                    "UpdateSubscriptionAddress has no ES3 function to reach the SM-SR",
-                );
-            }
             AnyRequest::Es3HandleProfileEnabledNotification(r) => {
                 (Function::Es2HandleProfileEnabledNotification, &r.body)
             }
@@ -527,7 +543,8 @@ impl FunctionService for Smdp {
                     },
                     // A direct function whose first execution did not record its answer
                     // (crashed, or running now): executing it again is harmless (it only
-                    // forwards a notification and releases a Profile at most once).
+                    // forwards a notification and releases a Profile at most once, or computes
+                    // the same Delete Token again).
                     None if !is_op => None,
                     None => {
                         return Err(ServiceError::Internal(
@@ -547,9 +564,9 @@ impl FunctionService for Smdp {
                 self.wait_for(&op.id, function, wait).await
             }
             None => {
-                let status = self.direct(caller, &request).await;
+                let (status, body) = self.direct(caller, &request).await;
                 let end = esim_service::now();
-                let response = esim_service::response::<()>(now, end, status.clone(), None);
+                let response = esim_service::response(now, end, status.clone(), body);
                 let bytes = serde_json::to_vec(&response)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 match self

@@ -998,3 +998,221 @@ async fn a_corrupted_answer_at_any_step_cleans_up() {
         );
     }
 }
+
+/// ES2.UpdateSubscriptionAddress is forwarded as ES3.UpdateSubscriptionAddress for an installed
+/// Profile of the requester, and refused without an ES3 call otherwise.
+#[tokio::test]
+async fn update_subscription_address_is_forwarded() {
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "d",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    let usa = |who: &str, fcid: &str, iccid: Iccid| {
+        AnyRequest::Es2UpdateSubscriptionAddress(Request {
+            header: header(who, fcid),
+            body: es2::UpdateSubscriptionAddressRequest {
+                eid: issued.eid.clone(),
+                iccid,
+                smsr_id: SMSR.into(),
+                subscription_address: esim_proto::eis::SubscriptionAddress {
+                    imsi: None,
+                    msisdn: Some("447700900555".into()),
+                },
+            },
+        })
+    };
+    let v = done(
+        smdp.call(&mno(MNO), usa(MNO, "a1", iccid.clone()), WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    {
+        let got = smsr.addresses.lock().unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].iccid, iccid);
+        assert_eq!(got[0].eid, issued.eid);
+        assert_eq!(
+            got[0].subscription_address.msisdn.as_deref(),
+            Some("447700900555")
+        );
+    }
+    // Another MNO's request for this Profile, and an unknown ICCID: refused, nothing sent.
+    let v = done(
+        smdp.call(&mno(MNO2), usa(MNO2, "a2", iccid.clone()), WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        status(&v).status_code_data.unwrap().reason_code,
+        reason::NOT_ALLOWED
+    );
+    let unknown = Iccid::with_luhn("898800000000000001").unwrap();
+    let v = done(
+        smdp.call(&mno(MNO), usa(MNO, "a3", unknown), WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        status(&v).status_code_data.unwrap().reason_code,
+        reason::UNKNOWN
+    );
+    assert_eq!(smsr.count("UpdateSubscriptionAddress"), 1);
+    // The result is called back and audited.
+    cb.settle(MNO, 3, 0).await;
+    let audit = store
+        .query_audit(&AuditQuery {
+            operator: Some(MNO.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit.iter().any(
+            |a| a.function == "ES2.UpdateSubscriptionAddress" && a.status == "Executed-Success"
+        ),
+        "{audit:?}"
+    );
+}
+
+/// The SM-DP keeps the ISD-P's token key from the download and answers ES3.GetDeleteToken (an
+/// SM-SR only) with a token the real card accepts for Master Delete; wrong AID, CRT or P1/P2
+/// are refused; the key survives a restart (SQL stores) and is erased with the Profile.
+#[tokio::test]
+async fn delete_token_from_the_download_keys_deletes_on_the_card() {
+    use esim_apdu::gp::delete::Delete;
+    use esim_proto::es3::GetDeleteTokenRequest;
+    use esim_service::{Caller, role};
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
+        let (pki, issued) = pki_and_card();
+        let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+        let cb = Arc::new(Recorder::default());
+        let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+        let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "d",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            false,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{name}: {v}");
+        let sealed = store
+            .token_key(&iccid)
+            .await
+            .unwrap()
+            .expect("token key kept");
+        let aid = smsr.aid_of(&iccid).expect("ISD-P");
+        // Sealed: the stored bytes are not the key the card holds.
+        assert!(sealed.bytes.len() > 16, "{name}");
+        let sr = Caller {
+            id: "smsr-x".into(),
+            roles: vec![role::SM_SR.into()],
+        };
+        let crt = esim_codec::ber::tlv(0x45u8, &issued.eid.to_bcd());
+        let ask = |fcid: &str, aid: &esim_codec::Aid, p2: u8, crt: &[u8]| {
+            AnyRequest::Es3GetDeleteToken(Request {
+                header: header("smsr-x", fcid),
+                body: GetDeleteTokenRequest {
+                    eid: issued.eid.clone(),
+                    iccid: iccid.clone(),
+                    isd_p_aid: aid.clone(),
+                    p1: 0,
+                    p2,
+                    crt: esim_proto::HexBytes(crt.to_vec()),
+                },
+            })
+        };
+        let code = |v: &serde_json::Value| {
+            let d = status(v).status_code_data.expect("status code data");
+            (d.subject_code, d.reason_code)
+        };
+        // An MNO may not ask for tokens.
+        let mut as_mno = ask("t0", &aid, 0x80, &crt);
+        if let AnyRequest::Es3GetDeleteToken(r) = &mut as_mno {
+            r.header = header(MNO, "t0");
+        }
+        assert!(matches!(
+            smdp.call(&mno(MNO), as_mno, WAIT).await,
+            Err(ServiceError::Forbidden(_))
+        ));
+        // Another ISD-P, another CRT, another P2: refused.
+        let other = esim_codec::Aid::isd_p(esim_codec::Tar([0, 0, 0x7F]));
+        let v = done(
+            smdp.call(&sr, ask("t1", &other, 0x80, &crt), WAIT)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            code(&v),
+            (subject::ISD_P.into(), reason::INVALID_ASSOCIATION.into())
+        );
+        let v = done(
+            smdp.call(&sr, ask("t2", &aid, 0x80, &[0x45, 0x01, 0x00]), WAIT)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            code(&v),
+            (subject::REQUEST_FIELD.into(), reason::INVALID_FORMAT.into())
+        );
+        let v = done(
+            smdp.call(&sr, ask("t3", &aid, 0x00, &crt), WAIT)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            code(&v),
+            (subject::REQUEST_FIELD.into(), reason::INVALID_FORMAT.into())
+        );
+        // The token, after a restart of the store where there is one.
+        let store = b.reopen().await;
+        let smdp = common::smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r2", |_| {});
+        let v = done(
+            smdp.call(&sr, ask("t4", &aid, 0x80, &crt), WAIT)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{name}: {v}");
+        let token = hex::decode(v["Body"]["DeleteToken"].as_str().unwrap()).unwrap();
+        assert_eq!(token.len(), 16);
+        // The card refuses a forged token and accepts the SM-DP's.
+        let mut forged = token.clone();
+        forged[0] ^= 1;
+        let mut d = Delete::new(aid.clone(), true);
+        d.token_crt = Some(crt.clone());
+        d.token = Some(forged);
+        let rs = smsr.isd_r(vec![d.to_command()]);
+        assert_eq!(rs.last().unwrap().sw.to_u16(), 0x6982, "{name}");
+        d.token = Some(token);
+        let rs = smsr.isd_r(vec![d.to_command()]);
+        assert!(rs.last().unwrap().is_success(), "{name}: {rs:?}");
+        assert!(
+            smsr.card.lock().unwrap().registry().get(&aid).is_none(),
+            "{name}: the ISD-P is gone"
+        );
+        // Once the Profile is released (deleted notification), no token any more.
+        store.release(&iccid, Timestamp(5)).await.unwrap();
+        assert_eq!(store.token_key(&iccid).await.unwrap(), None);
+        let v = done(
+            smdp.call(&sr, ask("t5", &aid, 0x80, &crt), WAIT)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status(&v).status, Status::Failed, "{name}: {v}");
+    }
+}

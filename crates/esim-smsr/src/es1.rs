@@ -6,7 +6,10 @@ use esim_crypto::pki::{EisDocument, PkiError, verify_eis};
 use esim_proto::codes::{reason, subject};
 use esim_proto::common::FunctionExecutionStatus;
 use esim_proto::eis::Eis;
-use esim_store::{EisRecord, KeysetKind, KeysetRecord, ProfileRecord, StoreError};
+use esim_store::{
+    EisRecord, KeysetKind, KeysetRecord, ProfileRecord, ProfileState, StoreError,
+    SubscriptionAddress,
+};
 
 use crate::keys::{eis_aad, seal_keyset};
 use crate::service::{Access, Inner, now};
@@ -21,6 +24,102 @@ pub struct Registration {
     pub additional_properties: BTreeMap<String, String>,
     /// Profiles present at manufacture (e.g. the bootstrap Profile), stored as they are.
     pub profiles: Vec<ProfileRecord>,
+}
+
+impl Registration {
+    /// The extras of an `ES1.RegisterEIS` request received over the protocol: its `ProfileInfo`
+    /// list (e.g. the bootstrap Profile with its `SubscriptionAddress`, so the MSISDN the ES5
+    /// delivery sends SMS to is known) and its `AdditionalProperties` (digest §4.1;
+    /// docs/spec-choices.md, RegisterEIS extras row). The Profiles are refused (`Err`: a Failed
+    /// status, request field / invalid format) when one is In-Creation, two share an ICCID or
+    /// an ISD-P AID, or more than one is Enabled or has the Fall-back Attribute.
+    pub fn from_request(
+        r: &esim_proto::es1::RegisterEisRequest,
+    ) -> Result<Self, FunctionExecutionStatus> {
+        let bad = |msg: String| {
+            failed(
+                subject::REQUEST_FIELD,
+                reason::INVALID_FORMAT,
+                "ProfileInfo",
+                &msg,
+            )
+        };
+        let t = now();
+        let eid = match r.profiles.is_empty() {
+            true => None,
+            false => Some(
+                esim_codec::Eid::parse(&r.eis.eum_signed_info.eid).map_err(|e| {
+                    failed(subject::EID, reason::INVALID_FORMAT, "eid", &e.to_string())
+                })?,
+            ),
+        };
+        let mut profiles = Vec::with_capacity(r.profiles.len());
+        let mut iccids = std::collections::BTreeSet::new();
+        let mut aids = std::collections::BTreeSet::new();
+        for p in &r.profiles {
+            let state = match p.state {
+                esim_proto::eis::ProfileState::Enabled => ProfileState::Enabled,
+                esim_proto::eis::ProfileState::Disabled => ProfileState::Disabled,
+                esim_proto::eis::ProfileState::Created => ProfileState::Created,
+                esim_proto::eis::ProfileState::InCreation => {
+                    return Err(bad(format!(
+                        "Profile {} is In-Creation; only installed Profiles can be registered",
+                        p.iccid
+                    )));
+                }
+            };
+            if !iccids.insert(p.iccid.clone()) {
+                return Err(bad(format!("ICCID {} appears twice", p.iccid)));
+            }
+            if !aids.insert(p.isd_p_aid.to_string()) {
+                return Err(bad(format!("ISD-P {} appears twice", p.isd_p_aid)));
+            }
+            let sa =
+                p.subscription_address
+                    .clone()
+                    .unwrap_or(esim_proto::eis::SubscriptionAddress {
+                        imsi: None,
+                        msisdn: None,
+                    });
+            let Some(eid) = &eid else { break };
+            profiles.push(ProfileRecord {
+                eid: eid.clone(),
+                iccid: p.iccid.clone(),
+                isd_p_aid: p.isd_p_aid.clone(),
+                mno_id: p.mno_id.clone(),
+                smdp_id: p.smdp_id.clone(),
+                profile_type: p.profile_type.clone().unwrap_or_default(),
+                state,
+                fallback: p.fallback_attribute,
+                subscription_address: SubscriptionAddress {
+                    imsi: sa.imsi,
+                    msisdn: sa.msisdn,
+                },
+                pol2: serde_json::to_value(&p.pol2).ok(),
+                allocated_memory: p.allocated_memory,
+                free_memory: p.free_memory,
+                updated_at: t,
+            });
+        }
+        if profiles
+            .iter()
+            .filter(|p| p.state == ProfileState::Enabled)
+            .count()
+            > 1
+        {
+            return Err(bad("more than one Profile is Enabled".into()));
+        }
+        if profiles.iter().filter(|p| p.fallback).count() > 1 {
+            return Err(bad(
+                "more than one Profile has the Fall-back Attribute".into()
+            ));
+        }
+        Ok(Registration {
+            msisdn: None,
+            additional_properties: r.additional_properties.clone(),
+            profiles,
+        })
+    }
 }
 
 fn failed(subject: &str, reason: &str, id: &str, msg: &str) -> FunctionExecutionStatus {

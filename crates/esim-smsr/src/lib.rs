@@ -16,7 +16,7 @@ mod ops;
 pub mod service;
 
 pub use es1::Registration;
-pub use master_delete::{DeleteTokenRequest, DeleteTokenSource};
+pub use master_delete::{DeleteTokenRequest, DeleteTokenSource, Es3DeleteTokens};
 pub use notify::SinkSlot;
 pub use service::{SERVED, Smsr, SmsrConfig, run};
 

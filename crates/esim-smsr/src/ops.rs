@@ -51,13 +51,11 @@ pub(crate) async fn dispatch(run: &mut Run) -> R {
     let req = decode(run)?;
     match req {
         AnyRequest::Es1RegisterEis(r) => {
-            let st = crate::es1::register(
-                &run.inner,
-                &run.access(),
-                &r.body.eis,
-                &crate::es1::Registration::default(),
-            )
-            .await?;
+            let extra = match crate::es1::Registration::from_request(&r.body) {
+                Ok(x) => x,
+                Err(st) => return Err(respond(st)),
+            };
+            let st = crate::es1::register(&run.inner, &run.access(), &r.body.eis, &extra).await?;
             Ok(if st.is_executed() {
                 run.ok(Some(Empty {}))
             } else {
@@ -109,6 +107,20 @@ pub(crate) async fn dispatch(run: &mut Run) -> R {
             let (_, profiles) = visible(run, &b.eid).await?;
             let mut p = owned(run, &profiles, &b.iccid)?;
             p.pol2 = serde_json::to_value(&b.pol2).ok();
+            p.updated_at = now();
+            run.inner.store.update_profile(&p).await?;
+            Ok(run.ok(Some(Empty {})))
+        }
+        AnyRequest::Es3UpdateSubscriptionAddress(r) => {
+            // The Profile's SM-DP relays ES2.UpdateSubscriptionAddress (SGP.02 §5.4): the EIS
+            // takes the new address; nothing is sent to the card (docs/spec-choices.md).
+            let b = &r.body;
+            let (_, profiles) = visible(run, &b.eid).await?;
+            let mut p = owned(run, &profiles, &b.iccid)?;
+            p.subscription_address = SubscriptionAddress {
+                imsi: b.subscription_address.imsi.clone(),
+                msisdn: b.subscription_address.msisdn.clone(),
+            };
             p.updated_at = now();
             run.inner.store.update_profile(&p).await?;
             Ok(run.ok(Some(Empty {})))

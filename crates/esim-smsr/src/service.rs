@@ -89,6 +89,7 @@ pub const SERVED: &[Function] = &[
     Function::Es3DeleteIsdp,
     Function::Es3UpdatePolicyRules,
     Function::Es3UpdateConnectivityParameters,
+    Function::Es3UpdateSubscriptionAddress,
     Function::Es4GetEis,
     Function::Es4AuditEis,
     Function::Es4EnableProfile,
@@ -118,6 +119,7 @@ pub(crate) fn is_quick(f: Function) -> bool {
             | Function::Es3ProfileDownloadCompleted
             | Function::Es3UpdatePolicyRules
             | Function::Es4UpdatePolicyRules
+            | Function::Es3UpdateSubscriptionAddress
     )
 }
 

@@ -17,6 +17,7 @@ use esim_crypto::pki::{self, EuiccParams, IssuedEuicc, PkiParams, TestPki};
 use esim_crypto::primitives::SecretKey;
 use esim_euicc::card::{Action, CardConfig, Euicc, ScriptStatus};
 use esim_euicc::registry::LifeCycle;
+use esim_proto::codes::{reason, subject};
 use esim_proto::common::Status;
 use esim_proto::function::{AnyRequest, Function, decode_request};
 use esim_proto::smdp::{AwaitingIsdpCreated, Config, DownloadParams, Next, Outgoing};
@@ -1838,4 +1839,177 @@ async fn restart_with_the_sqlite_file_closed_and_reopened() {
         esim_store::ProfileState::Enabled
     );
     assert_eq!(exec.runs("enable"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ES3.UpdateSubscriptionAddress and ES1.RegisterEIS extras over the protocol.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_subscription_address_by_the_profiles_smdp() {
+    for s in both_stores() {
+        let e = env(store_named(s).await).await;
+        let (pkg, iccid) = package_with(ICCID_A, 0);
+        e.download(0x11, pkg, &iccid, "mno1", json!({})).await;
+        let runs_before = e.exec.runs.lock().unwrap().len();
+        let body = json!({"Eid": e.eid, "Iccid": iccid,
+            "SubscriptionAddress": {"Imsi": "001010000000123", "Msisdn": "447700900777"}});
+        let r = e
+            .call(
+                &smdp(),
+                Function::Es3UpdateSubscriptionAddress,
+                body.clone(),
+            )
+            .await;
+        assert_eq!(status(&r), Status::ExecutedSuccess, "{s}: {r}");
+        let p = e.store.get_profile(&e.eid, &iccid).await.unwrap();
+        assert_eq!(
+            p.subscription_address.msisdn.as_deref(),
+            Some("447700900777"),
+            "{s}"
+        );
+        assert_eq!(
+            p.subscription_address.imsi.as_ref().map(|i| i.to_string()),
+            Some("001010000000123".to_string())
+        );
+        // The MNO sees the new address in its EIS; no card command was sent.
+        let eis = e
+            .call(&mno1(), Function::Es4GetEis, json!({"Eid": e.eid}))
+            .await;
+        assert_eq!(
+            eis["Body"]["Eis"]["ProfileInfo"][0]["SubscriptionAddress"]["Msisdn"],
+            "447700900777"
+        );
+        assert_eq!(e.exec.runs.lock().unwrap().len(), runs_before, "{s}");
+        // Another SM-DP, and an MNO on ES3's function: refused, nothing changed.
+        let other = caller("smdp2", role::SM_DP);
+        let mut b2 = body.clone();
+        b2["SubscriptionAddress"]["Msisdn"] = json!("1");
+        let r = e
+            .call(&other, Function::Es3UpdateSubscriptionAddress, b2.clone())
+            .await;
+        assert_eq!(
+            codes(&r),
+            (subject::ICCID.to_string(), reason::NOT_ALLOWED.to_string()),
+            "{r}"
+        );
+        let o = e
+            .smsr
+            .call(
+                &mno1(),
+                request(Function::Es3UpdateSubscriptionAddress, &mno1(), "u-mno", b2),
+                Duration::from_secs(10),
+            )
+            .await;
+        assert!(o.is_err(), "an MNO may not call ES3");
+        let p = e.store.get_profile(&e.eid, &iccid).await.unwrap();
+        assert_eq!(
+            p.subscription_address.msisdn.as_deref(),
+            Some("447700900777")
+        );
+        // Audited under the SM-DP.
+        let trail = e
+            .store
+            .query_audit(&esim_store::AuditQuery {
+                eid: Some(e.eid.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            trail
+                .iter()
+                .any(|a| a.function == "ES3.UpdateSubscriptionAddress"
+                    && a.status == "Executed-Success"
+                    && a.operator.as_deref() == Some("smdp1")
+                    && a.iccid.as_ref() == Some(&iccid))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_eis_over_the_protocol_with_profiles_and_properties() {
+    for s in both_stores() {
+        let store = store_named(s).await;
+        let exec = Arc::new(CardExecutor::default());
+        let cb = Arc::new(Recorder::default());
+        let smsr = new_smsr(&store, &exec, &cb, 30_000);
+        let issued = issue(&pkis().pki, next_serial());
+        let boot = json!({
+            "Iccid": ICCID_A, "Isd-p-aid": Aid::isd_p(Tar([0, 0, 0x10])), "Mno-id": "mno1",
+            "FallbackAttribute": true, "State": "Enabled", "Smdp-id": "smdp1",
+            "ProfileType": "bootstrap",
+            "SubscriptionAddress": {"Msisdn": "447700900001"},
+            "AllocatedMemory": 30000, "FreeMemory": 1000
+        });
+        let who = eum();
+        let call = |fcid: &str, body: Value| {
+            let smsr = smsr.clone();
+            let who = who.clone();
+            let req = request(Function::Es1RegisterEis, &who, fcid, body);
+            async move { done(smsr.call(&who, req, Duration::from_secs(30)).await.unwrap()).await }
+        };
+        // Two Enabled Profiles: refused, nothing registered.
+        let mut second = boot.clone();
+        second["Iccid"] = json!(ICCID_B);
+        second["Isd-p-aid"] = json!(Aid::isd_p(Tar([0, 0, 0x11])));
+        second["FallbackAttribute"] = json!(false);
+        let r = call(
+            "r0",
+            json!({"Eis": issued.eis, "ProfileInfo": [boot.clone(), second]}),
+        )
+        .await;
+        assert_eq!(status(&r), Status::Failed, "{s}: {r}");
+        assert_eq!(
+            codes(&r),
+            (
+                subject::REQUEST_FIELD.to_string(),
+                reason::INVALID_FORMAT.to_string()
+            )
+        );
+        assert!(store.get_eis(&issued.eid).await.is_err(), "{s}");
+        // The bootstrap Profile with its MSISDN and the transport property.
+        let r = call(
+            "r1",
+            json!({"Eis": issued.eis, "ProfileInfo": [boot],
+                   "AdditionalProperties": {"es5-transport": "sms", "site": "A"}}),
+        )
+        .await;
+        assert_eq!(status(&r), Status::ExecutedSuccess, "{s}: {r}");
+        let rec = store.get_eis(&issued.eid).await.unwrap();
+        assert_eq!(rec.additional_properties["es5-transport"], "sms");
+        assert_eq!(rec.additional_properties["site"], "A");
+        let p = store
+            .get_profile(&issued.eid, &Iccid::parse(ICCID_A).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            p.subscription_address.msisdn.as_deref(),
+            Some("447700900001")
+        );
+        assert_eq!(p.state, esim_store::ProfileState::Enabled);
+        assert!(p.fallback);
+        assert_eq!((p.mno_id.as_str(), p.smdp_id.as_str()), ("mno1", "smdp1"));
+        // The MNO of the bootstrap Profile sees it, with the MSISDN.
+        let m = mno1();
+        let r = done(
+            smsr.call(
+                &m,
+                request(Function::Es4GetEis, &m, "g1", json!({ "Eid": issued.eid })),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            r["Body"]["Eis"]["ProfileInfo"][0]["SubscriptionAddress"]["Msisdn"], "447700900001",
+            "{s}: {r}"
+        );
+        // An unknown field next to them is still refused at decoding.
+        let bad = json!({"Header": {"FunctionRequesterIdentifier": who.id,
+            "FunctionCallIdentifier": "r2"},
+            "Body": {"Eis": issued.eis, "Msisdn": "1"}});
+        assert!(decode_request(Function::Es1RegisterEis, &bad.to_string()).is_err());
+    }
 }

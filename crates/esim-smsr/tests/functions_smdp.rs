@@ -162,9 +162,7 @@ async fn es2_download_by_the_smdp_service_through_the_smsr() {
     };
     let reg = AnyRequest::Es1RegisterEis(Request {
         header: header(&eum.id, "reg-1"),
-        body: esim_proto::es1::RegisterEisRequest {
-            eis: issued.eis.clone(),
-        },
+        body: esim_proto::es1::RegisterEisRequest::new(issued.eis.clone()),
     });
     let CallOutcome::Done(v) = smsr.call(&eum, reg, WAIT).await.unwrap() else {
         panic!("RegisterEIS pending")

@@ -28,6 +28,7 @@ struct State {
     next_command_id: i64,
     queue_seq: HashMap<Eid, i64>,
     inventory: BTreeMap<Iccid, InventoryProfile>,
+    token_keys: BTreeMap<Iccid, SealedBlob>,
     operators: BTreeMap<String, OperatorRecord>,
     audit: Vec<AuditEntry>,
     calls: BTreeMap<(String, String), IdempotencyRecord>,
@@ -875,6 +876,7 @@ impl InventoryStore for MemoryStore {
         }
         p.state = InventoryState::Released;
         p.updated_at = now;
+        s.token_keys.remove(iccid);
         Ok(())
     }
 
@@ -908,6 +910,40 @@ impl InventoryStore for MemoryStore {
             .collect();
         v.sort_by(|a, b| a.iccid.as_str().cmp(b.iccid.as_str()));
         Ok(v)
+    }
+
+    async fn put_token_key(
+        &self,
+        iccid: &Iccid,
+        key: &SealedBlob,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut s = self.lock()?;
+        let p = s
+            .inventory
+            .get_mut(iccid)
+            .ok_or_else(|| StoreError::not_found("inventory", iccid))?;
+        if !matches!(
+            p.state,
+            InventoryState::Allocated | InventoryState::Installed
+        ) {
+            return Err(StoreError::invalid(
+                "inventory",
+                iccid,
+                format!("is {}, not allocated or installed", p.state),
+            ));
+        }
+        p.updated_at = now;
+        s.token_keys.insert(iccid.clone(), key.clone());
+        Ok(())
+    }
+
+    async fn token_key(&self, iccid: &Iccid) -> StoreResult<Option<SealedBlob>> {
+        let s = self.lock()?;
+        if !s.inventory.contains_key(iccid) {
+            return Err(StoreError::not_found("inventory", iccid));
+        }
+        Ok(s.token_keys.get(iccid).cloned())
     }
 }
 

@@ -1114,7 +1114,7 @@ macro_rules! sql_backend {
                 }
 
                 async fn release(&self, iccid: &Iccid, now: Timestamp) -> StoreResult<()> {
-                    let n = sqlx::query("UPDATE inventory SET state = 'released', updated_at = $2 WHERE iccid = $1 AND state IN ('allocated', 'installed')")
+                    let n = sqlx::query("UPDATE inventory SET state = 'released', token_key_id = NULL, token_key = NULL, updated_at = $2 WHERE iccid = $1 AND state IN ('allocated', 'installed')")
                         .bind(iccid.to_string())
                         .bind(now.0)
                         .execute(&self.pool)
@@ -1156,6 +1156,37 @@ macro_rules! sql_backend {
                         .await
                         .map_err(backend)?;
                     rows.iter().map(inv_from).collect()
+                }
+
+                async fn put_token_key(&self, iccid: &Iccid, key: &SealedBlob, now: Timestamp) -> StoreResult<()> {
+                    let n = sqlx::query("UPDATE inventory SET token_key_id = $2, token_key = $3, updated_at = $4 WHERE iccid = $1 AND state IN ('allocated', 'installed')")
+                        .bind(iccid.to_string())
+                        .bind(key.key_id.clone())
+                        .bind(key.bytes.clone())
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    if n == 0 {
+                        return Err(self.diagnose_inv(iccid, "allocated or installed").await);
+                    }
+                    Ok(())
+                }
+
+                async fn token_key(&self, iccid: &Iccid) -> StoreResult<Option<SealedBlob>> {
+                    let row = sqlx::query("SELECT token_key_id, token_key FROM inventory WHERE iccid = $1")
+                        .bind(iccid.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .ok_or_else(|| StoreError::not_found("inventory", iccid))?;
+                    let key_id: Option<String> = col(&row, "token_key_id")?;
+                    let bytes: Option<Vec<u8>> = col(&row, "token_key")?;
+                    Ok(match (key_id, bytes) {
+                        (Some(key_id), Some(bytes)) => Some(SealedBlob { key_id, bytes }),
+                        _ => None,
+                    })
                 }
             }
 

@@ -29,6 +29,7 @@ use async_trait::async_trait;
 use esim_codec::ids::{Eid, Iccid};
 
 use crate::error::StoreResult;
+use crate::model::SealedBlob;
 use crate::model::{
     AuditEntry, AuditQuery, BeginOutcome, CreateOutcome, EisRecord, IdempotencyRecord,
     InventoryProfile, KeysetRecord, NewCommand, NewOperation, Operation, OperationId,
@@ -248,6 +249,18 @@ pub trait InventoryStore: Send + Sync {
     /// The Profiles allocated (not yet installed or released) to `eid`, by ICCID: lets a
     /// download resumed after a crash find the Profile it allocated before it could record it.
     async fn allocated_to(&self, eid: &Eid) -> StoreResult<Vec<InventoryProfile>>;
+    /// Stores the sealed Master Delete token key of an Allocated or Installed Profile (SGP.02
+    /// §3.10: the ISD-P's static SCP03 Key-MAC, sealed by the SM-DP bound to the ICCID),
+    /// replacing an earlier one. NotFound for an unknown ICCID, InvalidState otherwise.
+    async fn put_token_key(
+        &self,
+        iccid: &Iccid,
+        key: &SealedBlob,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// The sealed token key of a Profile, if stored (a released Profile has none: `release`
+    /// erases it). NotFound for an unknown ICCID.
+    async fn token_key(&self, iccid: &Iccid) -> StoreResult<Option<SealedBlob>>;
 }
 
 /// API clients and their token hashes.

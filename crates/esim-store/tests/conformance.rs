@@ -1423,6 +1423,89 @@ mod cases {
             .expect("release allocated");
     }
 
+    /// The sealed Master Delete token key of an inventory Profile: stored only while the
+    /// Profile is allocated or installed, replaced on a second write, erased by `release`,
+    /// survives a restart.
+    pub async fn token_keys(b: &Backend) {
+        let s = &b.store;
+        let sl = sealer();
+        let mk = |n: u32| InventoryProfile {
+            iccid: iccid(n),
+            imsi: None,
+            profile_type: "tk".into(),
+            owner: "MNO-T".into(),
+            template: None,
+            secrets: sl.seal(&[1, 2, 3], b"inventory").expect("seal"),
+            state: InventoryState::Available,
+            eid: None,
+            imported_at: t(1),
+            updated_at: t(1),
+        };
+        s.import_profiles(&[mk(700), mk(701)])
+            .await
+            .expect("import");
+        let key1 = sl
+            .seal(&[0x11; 16], format!("token-key/{}", iccid(700)).as_bytes())
+            .expect("seal");
+        let key2 = sl
+            .seal(&[0x22; 16], format!("token-key/{}", iccid(700)).as_bytes())
+            .expect("seal");
+        assert!(matches!(
+            s.token_key(&iccid(799)).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.put_token_key(&iccid(799), &key1, t(2)).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        // Available: no key may be attached.
+        assert!(matches!(
+            s.put_token_key(&iccid(700), &key1, t(2)).await,
+            Err(StoreError::InvalidState { .. })
+        ));
+        assert_eq!(s.token_key(&iccid(700)).await.expect("none"), None);
+        s.allocate_iccid(&iccid(700), &eid(70), t(3))
+            .await
+            .expect("alloc");
+        s.put_token_key(&iccid(700), &key1, t(4))
+            .await
+            .expect("put");
+        assert_eq!(
+            s.token_key(&iccid(700)).await.expect("get"),
+            Some(key1.clone())
+        );
+        s.mark_installed(&iccid(700), t(5))
+            .await
+            .expect("installed");
+        s.put_token_key(&iccid(700), &key2, t(6))
+            .await
+            .expect("replace");
+        assert_eq!(
+            s.token_key(&iccid(700)).await.expect("get"),
+            Some(key2.clone())
+        );
+        assert_eq!(s.token_key(&iccid(701)).await.expect("other"), None);
+        let plain = sl
+            .open(
+                &s.token_key(&iccid(700)).await.expect("get").expect("some"),
+                format!("token-key/{}", iccid(700)).as_bytes(),
+            )
+            .expect("open");
+        assert_eq!(&plain[..], &[0x22; 16]);
+        if let Some(s2) = b.reopen().await {
+            assert_eq!(
+                s2.token_key(&iccid(700)).await.expect("reopened"),
+                Some(key2)
+            );
+        }
+        s.release(&iccid(700), t(7)).await.expect("release");
+        assert_eq!(s.token_key(&iccid(700)).await.expect("released"), None);
+        assert!(matches!(
+            s.put_token_key(&iccid(700), &key1, t(8)).await,
+            Err(StoreError::InvalidState { .. })
+        ));
+    }
+
     pub async fn audit_and_operators(b: &Backend) {
         let s = &b.store;
         let entry = |n: i64, e: u32, op: &str| AuditEntry {
@@ -1686,6 +1769,7 @@ all_backends!(
     queue,
     queue_concurrent_order,
     inventory,
+    token_keys,
     audit_and_operators,
     restart_recovery,
 );

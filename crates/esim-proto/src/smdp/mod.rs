@@ -34,6 +34,7 @@ use esim_codec::{Aid, Iccid};
 use esim_crypto::cert::Certificate;
 use esim_crypto::ec::{KeyPair, PublicKey};
 use esim_crypto::ecka::{EckaError, KeyParams, OffCardAwaitingChallenge, OffCardAwaitingReceipt};
+use esim_crypto::primitives::SecretKey;
 use esim_crypto::scp03::StaticKeys;
 use esim_crypto::scp03t::{
     Scp03tError, Scp03tHost, Scp03tHostAwaitingInitUpdateResponse, Scp03tResponse,
@@ -156,6 +157,9 @@ struct Ctx {
     iccid: Iccid,
     package: Vec<u8>,
     config: Config,
+    /// The ISD-P's static SCP03 Key-MAC once the receipt was verified: the Master Delete token
+    /// key (`esim_euicc::master_delete`, docs/spec-choices.md row 41).
+    token_key: Option<SecretKey>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -286,6 +290,7 @@ impl AwaitingIsdpCreated {
             iccid: p.iccid,
             package: p.package,
             config: p.config,
+            token_key: None,
         };
         Ok((
             AwaitingIsdpCreated {
@@ -412,19 +417,18 @@ impl AwaitingReceipt {
         };
         let keys = StaticKeys::new(keys.kvn, keys.enc, keys.mac, keys.dek)
             .map_err(|e| DownloadError::Scp03t(Scp03tError::from(e)))?;
+        let mut ctx = self.ctx;
+        ctx.token_key = Some(keys.mac().clone());
         let (host, c84) = Scp03tHostAwaitingInitUpdateResponse::start_random(keys, 0)?;
         let host = host
-            .expect_sd_aid(self.ctx.isdp_aid.as_bytes())
-            .segment_size(self.ctx.config.segment_size)?;
+            .expect_sd_aid(ctx.isdp_aid.as_bytes())
+            .segment_size(ctx.config.segment_size)?;
         let out = Outgoing::IsdPData {
-            isdp_aid: self.ctx.isdp_aid.clone(),
+            isdp_aid: ctx.isdp_aid.clone(),
             data: c84,
         };
         Ok(Next::AwaitingInitUpdate(
-            AwaitingInitUpdate {
-                ctx: self.ctx,
-                host,
-            },
+            AwaitingInitUpdate { ctx, host },
             out,
         ))
     }
@@ -539,20 +543,27 @@ impl Downloading {
         }
         let total = self.ctx.package.len();
         if self.offset >= total {
-            return Ok(match self.euicc_response.take() {
-                Some(euicc_response) => Next::Completed(Completed {
-                    isdp_aid: self.ctx.isdp_aid,
-                    iccid: self.ctx.iccid,
-                    euicc_response,
-                }),
-                None => cleanup(
-                    self.ctx,
-                    card_failure(
-                        "profile download",
-                        "no EUICCResponse after the last segment",
+            return Ok(
+                match (self.euicc_response.take(), self.ctx.token_key.take()) {
+                    (Some(euicc_response), Some(token_key)) => Next::Completed(Completed {
+                        isdp_aid: self.ctx.isdp_aid,
+                        iccid: self.ctx.iccid,
+                        euicc_response,
+                        token_key,
+                    }),
+                    (Some(_), None) => cleanup(
+                        self.ctx,
+                        card_failure("profile download", "no ISD-P keyset was established"),
                     ),
-                ),
-            });
+                    (None, _) => cleanup(
+                        self.ctx,
+                        card_failure(
+                            "profile download",
+                            "no EUICCResponse after the last segment",
+                        ),
+                    ),
+                },
+            );
         }
         // Segments are wrapped only when sent, so that the host's outstanding commands are
         // exactly the ones of this chunk.
@@ -585,6 +596,17 @@ pub struct Completed {
     pub iccid: Iccid,
     /// The card's final `EUICCResponse` (all PEs `ok`).
     pub euicc_response: EUICCResponse,
+    /// The ISD-P's static SCP03 Key-MAC (redacted in `Debug`).
+    token_key: SecretKey,
+}
+
+impl Completed {
+    /// The ISD-P's static SCP03 Key-MAC established by ECKA: the key of the Master Delete
+    /// token (`esim_euicc::master_delete::compute_token`; docs/spec-choices.md row 41). The
+    /// SM-DP keeps it sealed to answer `ES3.GetDeleteToken` later.
+    pub fn token_key(&self) -> &SecretKey {
+        &self.token_key
+    }
 }
 
 /// A failure after the ISD-P was created: the DELETE of the ISD-P is outstanding.

@@ -280,6 +280,8 @@ pub struct FakeSmsr {
     completed_seen: AtomicU32,
     /// Notified when a call blocks.
     pub blocked: tokio::sync::Notify,
+    /// The bodies of the ES3.UpdateSubscriptionAddress calls received.
+    pub addresses: Mutex<Vec<esim_proto::es3::UpdateSubscriptionAddressRequest>>,
 }
 
 impl FakeSmsr {
@@ -300,6 +302,7 @@ impl FakeSmsr {
             sends: AtomicU32::new(0),
             completed_seen: AtomicU32::new(0),
             blocked: tokio::sync::Notify::new(),
+            addresses: Mutex::new(Vec::new()),
         }
     }
 
@@ -312,7 +315,7 @@ impl FakeSmsr {
             .count()
     }
 
-    fn isd_r(&self, cmds: Vec<esim_apdu::apdu::CommandApdu>) -> Vec<ResponseApdu> {
+    pub fn isd_r(&self, cmds: Vec<esim_apdu::apdu::CommandApdu>) -> Vec<ResponseApdu> {
         let script = CommandScript::of_apdus(cmds).encode().unwrap();
         let out = self.card.lock().unwrap().admin_script(None, &script);
         ResponseScript::decode(&out.response)
@@ -322,7 +325,7 @@ impl FakeSmsr {
             .collect()
     }
 
-    fn aid_of(&self, iccid: &Iccid) -> Option<Aid> {
+    pub fn aid_of(&self, iccid: &Iccid) -> Option<Aid> {
         self.profiles.lock().unwrap().get(iccid).cloned()
     }
 
@@ -453,6 +456,10 @@ impl FakeSmsr {
                 }
             }
             AnyRequest::Es3UpdatePolicyRules(_) => ok(None),
+            AnyRequest::Es3UpdateSubscriptionAddress(r) => {
+                self.addresses.lock().unwrap().push(r.body.clone());
+                ok(None)
+            }
             other => failed(&format!("{} not in the fake", other.function().name())),
         }
     }
