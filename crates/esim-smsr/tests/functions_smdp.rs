@@ -561,3 +561,29 @@ async fn master_delete_with_the_smdps_token() {
         .await;
     assert_eq!(status(&v), Status::Failed, "{v}");
 }
+
+/// The SM-DP refuses the token (here: it no longer counts the Profile as installed): the SM-SR
+/// answers `8.8`/`3.8` and sends nothing to the card.
+#[tokio::test(flavor = "multi_thread")]
+async fn master_delete_refused_by_the_smdp_leaves_the_card_alone() {
+    let w = world().await;
+    let a = w.import("TS48V1-A-UNIQUE.der").await;
+    let b = w.import("TS48V2-SAIP2-1-BERTLV-UNIQUE.der").await;
+    w.download("dl-a", &a, true).await;
+    w.download("dl-b", &b, false).await;
+    w.smdp_store.release(&b, Timestamp(9)).await.unwrap();
+    let v = w
+        .es4(esim_proto::Function::Es4MasterDelete, "md-1", &b)
+        .await;
+    assert_eq!(status(&v), Status::Failed, "{v}");
+    assert_eq!(codes(&v), ("8.8".to_string(), "3.8".to_string()), "{v}");
+    let msg = esim_service::status_of(&v)
+        .unwrap()
+        .status_code_data
+        .unwrap()
+        .message
+        .unwrap_or_default();
+    assert!(msg.contains("GetDeleteToken"), "{msg}");
+    assert!(w.on_card(&b), "nothing was sent to the card");
+    assert!(w.smsr_store.get_profile(&w.eid, &b).await.is_ok());
+}
