@@ -128,6 +128,13 @@ pub fn body(f: Function) -> Option<Value> {
             "Eid": e, "KeyVersionNumber": 2, "InitialSequenceCounter": 1, "ECCKeyLength": "ECC-256",
             "ScenarioParameter": 1, "HostID": "0102", "EphemeralPublicKey": "04AABB", "Signature": "5F3700"
         }),
+        Es3UpdateSubscriptionAddress => {
+            json!({"Eid": e, "Iccid": i, "SubscriptionAddress": {"Imsi": "001010000000002", "Msisdn": "447700900002"}})
+        }
+        Es3GetDeleteToken => json!({
+            "Eid": e, "Iccid": i, "Isd-p-aid": "A0000005591010FFFFFFFF8900001100",
+            "P1": 0, "P2": 128, "Crt": "451089049032"
+        }),
         #[allow(unreachable_patterns)]
         _ => return None,
     })
