@@ -1446,6 +1446,17 @@ async fn master_delete_with_the_smdp_token_ignores_pol1_and_pol2() {
     assert_eq!(codes(&r), ("8.2.2".into(), "3.8".into()));
     // No token source: unavailable.
     assert_eq!(codes(&md(&e, &boot).await), ("8.8".into(), "3.7".into()));
+    // The ES3 source without a link to the Profile's SM-DP: refused, the card untouched.
+    e.smsr
+        .set_delete_token_source(Arc::new(esim_smsr::Es3DeleteTokens::new(
+            "smsr1",
+            HashMap::new(),
+            Duration::from_secs(5),
+        )));
+    let r = md(&e, &boot).await;
+    assert_eq!(codes(&r), ("8.8".into(), "3.8".into()), "{r}");
+    assert!(r.to_string().contains("no ES3 link"), "{r}");
+    assert_eq!(e.card_state(0x10), Some(LifeCycle::Disabled));
     // A token under the wrong key: the ISD-P refuses it.
     e.smsr
         .set_delete_token_source(Arc::new(Tokens(SecretKey::new(&[0x99; 16]))));
