@@ -122,7 +122,7 @@ fn e2e_audit_repairs_drift() {
 
 /// Scenario 5: ES4.MasterDelete of a disabled Profile (Delete Token from the SM-DP side).
 #[test]
-#[ignore = "blocked: `esim smsr`/`esim serve` configure no Delete Token source: ES4.MasterDelete answers Failed 8.8/3.7"]
+#[ignore = "blocked: esim smsr wires no Delete Token source (the [[smsr.smdp]] peer is parsed, unused): ES4.MasterDelete answers Failed 8.8/3.7"]
 fn e2e_master_delete() {
     let lab = Lab::new("mdel", 1, 1, Backend::Sqlite);
     let eid = lab.eids[0].clone();

@@ -155,6 +155,23 @@ impl Proc {
         }
     }
 
+    /// Waits (bounded) for the process to exit; SIGKILL at the bound (`None`).
+    pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let c = self.child.as_mut()?;
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL and reap.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -306,7 +323,18 @@ pub enum Server {
     Sr,
 }
 
-/// The state of one Profile (ISD-P), keyed by ISD-P AID in the maps below.
+/// A life-cycle state in lower case, with the card's `selectable`/`personalized` and the EIS's
+/// `in-creation`/`created` (a Profile being downloaded) all named `in-creation`.
+pub fn norm_state(s: &str) -> String {
+    let s = s.to_lowercase();
+    match s.as_str() {
+        "selectable" | "personalized" | "created" | "in-creation" => "in-creation".to_string(),
+        _ => s,
+    }
+}
+
+/// The state of one Profile (ISD-P), keyed by ISD-P AID in the maps below. The ICCID of a
+/// Profile in creation is left empty (the card learns it only at the end of the download).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileView {
     /// ICCID (empty when the card has none yet).
@@ -395,6 +423,10 @@ master_key = "000102030405060708090A0B0C0D0E0F"
 [smsr]
 api_listen = "127.0.0.1:{sr_port}"
 scp81_listen = "127.0.0.1:{scp81_port}"
+[[smsr.smdp]]
+id = "{SMDP_ID}"
+url = "http://127.0.0.1:{dp_port}"
+token = "sr-token"
 [smsr.smsc]
 address = "127.0.0.1:{smsc_port}"
 [smdp]
@@ -652,28 +684,40 @@ token = "mno-c-token"
         call_id: Option<&str>,
         args: &[&str],
     ) -> Out {
+        let a = self.mno_args(server, requester, call_id, args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.run(&a)
+    }
+
+    /// The arguments of an `esim mno` call (see [`Lab::mno`]).
+    pub fn mno_args(
+        &self,
+        server: Server,
+        requester: &str,
+        call_id: Option<&str>,
+        args: &[&str],
+    ) -> Vec<String> {
         let url = match server {
             Server::Dp => format!("http://127.0.0.1:{}", self.dp_port),
             Server::Sr => format!("http://127.0.0.1:{}", self.sr_port),
         };
-        let token = format!("{requester}-token");
-        let mut a: Vec<&str> = vec![
-            "--json",
-            "mno",
-            "--url",
-            &url,
-            "--token",
-            &token,
-            "--requester",
-            requester,
-            "--wait",
-            "180",
+        let mut a: Vec<String> = vec![
+            "--json".into(),
+            "mno".into(),
+            "--url".into(),
+            url,
+            "--token".into(),
+            format!("{requester}-token"),
+            "--requester".into(),
+            requester.into(),
+            "--wait".into(),
+            "180".into(),
         ];
         if let Some(id) = call_id {
-            a.extend(["--call-id", id]);
+            a.extend(["--call-id".to_string(), id.to_string()]);
         }
-        a.extend(args);
-        self.run(&a)
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
     }
 
     /// ES2.DownloadProfile of a `demo-b` Profile for mno-b; returns its ICCID.
@@ -730,8 +774,12 @@ token = "mno-c-token"
             m.insert(
                 aid,
                 ProfileView {
-                    iccid: p["Iccid"].as_str().unwrap_or_default().to_string(),
-                    state: p["State"].as_str().unwrap_or_default().to_lowercase(),
+                    iccid: if norm_state(p["State"].as_str().unwrap_or_default()) == "in-creation" {
+                        String::new()
+                    } else {
+                        p["Iccid"].as_str().unwrap_or_default().to_string()
+                    },
+                    state: norm_state(p["State"].as_str().unwrap_or_default()),
                     fallback: p["FallbackAttribute"].as_bool().unwrap_or(false),
                 },
             );
@@ -785,8 +833,12 @@ token = "mno-c-token"
             m.insert(
                 p["aid"].as_str().unwrap_or_default().to_uppercase(),
                 ProfileView {
-                    iccid: p["iccid"].as_str().unwrap_or_default().to_string(),
-                    state: p["state"].as_str().unwrap_or_default().to_lowercase(),
+                    iccid: if norm_state(p["state"].as_str().unwrap_or_default()) == "in-creation" {
+                        String::new()
+                    } else {
+                        p["iccid"].as_str().unwrap_or_default().to_string()
+                    },
+                    state: norm_state(p["state"].as_str().unwrap_or_default()),
                     fallback: p["fallback"].as_bool().unwrap_or(false),
                 },
             );
