@@ -127,6 +127,50 @@ fn stopper(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
     }
 }
 
+/// Accepts the results of long functions a peer posts to `/api/v1/callbacks` (the SM-SR sends
+/// the SM-DP the result of every long ES3 call it made; the SM-DP already follows its calls,
+/// so they are only logged).
+#[derive(Debug)]
+struct LogResults;
+
+#[async_trait::async_trait]
+impl esim_http::CallbackSink for LogResults {
+    async fn result(
+        &self,
+        from: &esim_service::Caller,
+        result: esim_http::CallbackResult,
+    ) -> Result<(), esim_service::ServiceError> {
+        tracing::debug!(
+            from = %from.id,
+            function = %esim_http::qualified_name(result.function),
+            operation = %result.operation_id.as_str(),
+            "result callback received"
+        );
+        Ok(())
+    }
+}
+
+/// Serves both bindings of `services` on one listener (DESIGN §3.4: one implementation, two
+/// encodings): JSON (`/api/v1/…`, `/openapi.json`, `/metrics`, `/health`) and SOAP 1.2 with
+/// WS-Addressing (`/soap/{ES}`, WSDL at `/soap/{ES}?wsdl`).
+async fn serve_bindings(
+    services: Vec<Arc<dyn FunctionService>>,
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let json = HttpState::new(HttpConfig::default(), services.clone(), store.clone())
+        .with_callback_sink(Arc::new(LogResults));
+    let soap = esim_soap::SoapState::new(esim_soap::SoapConfig::default(), services, store);
+    let app = esim_http::router(json).merge(esim_soap::routes(soap));
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "JSON and SOAP bindings listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// Starts an SM-SR: ES5 delivery (SMPP + SCP81 on `scp81`), functions and resumer, JSON API on
 /// `api`.
 #[allow(clippy::too_many_arguments)]
@@ -193,12 +237,11 @@ pub async fn start_smsr(
     }
     {
         let services: Vec<Arc<dyn FunctionService>> = vec![smsr.clone()];
-        let state = HttpState::new(HttpConfig::default(), services, store);
         let stop = stopper(&rx);
         tasks.spawn(async move {
-            esim_http::serve(state, api, stop)
+            serve_bindings(services, store, api, stop)
                 .await
-                .context("SM-SR JSON API")
+                .context("SM-SR API")
         });
     }
     Ok((
@@ -250,12 +293,11 @@ pub async fn start_smdp(
     }
     {
         let services: Vec<Arc<dyn FunctionService>> = vec![smdp.clone()];
-        let state = HttpState::new(HttpConfig::default(), services, store);
         let stop = stopper(&rx);
         tasks.spawn(async move {
-            esim_http::serve(state, api, stop)
+            serve_bindings(services, store, api, stop)
                 .await
-                .context("SM-DP JSON API")
+                .context("SM-DP API")
         });
     }
     Ok((
