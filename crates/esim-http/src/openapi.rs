@@ -108,6 +108,14 @@ fn body_schemas(f: Function, g: &mut SchemaGenerator) -> (Schema, Schema) {
             g.subschema_for::<es3::UpdateConnectivityParametersRequest>(),
             g.subschema_for::<Empty>(),
         ),
+        F::Es3UpdateSubscriptionAddress => (
+            g.subschema_for::<es3::UpdateSubscriptionAddressRequest>(),
+            g.subschema_for::<Empty>(),
+        ),
+        F::Es3GetDeleteToken => (
+            g.subschema_for::<es3::GetDeleteTokenRequest>(),
+            g.subschema_for::<es3::GetDeleteTokenResponse>(),
+        ),
         F::Es3HandleProfileEnabledNotification => (
             g.subschema_for::<es2::ProfileNotification>(),
             g.subschema_for::<Empty>(),
