@@ -175,7 +175,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
             id: smsr_id.clone(),
             name: "SM-SR".into(),
             roles: vec![role::SM_SR.into()],
-            token: sr_token,
+            token: sr_token.clone(),
             callback: None,
         },
         Party {
@@ -189,6 +189,11 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     let smsr_callbacks = servers::install_parties(smsr_store.as_ref(), &parties).await?;
     let smdp_callbacks = servers::install_parties(smdp_store.as_ref(), &parties).await?;
 
+    // The SM-SR asks the SM-DP for Master Delete tokens (ES3.GetDeleteToken).
+    let to_smdp: Arc<dyn FunctionClient> = Arc::new(
+        esim_http::HttpFunctionClient::new(&smdp_url, &sr_token)
+            .map_err(|e| anyhow::anyhow!("SM-SR to SM-DP client: {e}"))?,
+    );
     let (smsr_running, smsr) = servers::start_smsr(
         SmsrSetup {
             id: smsr_id.clone(),
@@ -205,6 +210,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
             },
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
+            smdps: HashMap::from([(smdp_id.clone(), to_smdp)]),
         },
         pki,
         smsr_store.clone(),

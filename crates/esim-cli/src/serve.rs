@@ -224,6 +224,13 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
     let api = bind(&c.api_listen, "SM-SR JSON API").await?;
     let scp81 = bind(&c.scp81_listen, "SCP81 server").await?;
     let id = c.id.clone().unwrap_or_else(|| l.pki.smsr.id.clone());
+    let mut smdps: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
+    for p in &c.smdp {
+        let token = p.token.resolve(&l.cfg.base)?;
+        let client = esim_http::HttpFunctionClient::new(&p.url, &token)
+            .map_err(|e| anyhow::anyhow!("ES3 client for {}: {e}", p.id))?;
+        smdps.insert(p.id.clone(), Arc::new(client));
+    }
     let (running, _smsr) = servers::start_smsr(
         SmsrSetup {
             id: id.clone(),
@@ -240,6 +247,7 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
             },
             scp81_host: c.scp81_host.clone(),
             initial_timeout_ms: None,
+            smdps,
         },
         &l.pki,
         store,

@@ -77,6 +77,8 @@ pub struct SmsrSetup {
     pub scp81_host: Option<String>,
     /// First PoR timeout (ms).
     pub initial_timeout_ms: Option<u64>,
+    /// The SM-DPs, by identifier, asked for Master Delete tokens (ES3.GetDeleteToken).
+    pub smdps: HashMap<String, Arc<dyn FunctionClient>>,
 }
 
 /// A running server: its addresses and how to stop it.
@@ -216,6 +218,11 @@ pub async fn start_smsr(
         .map_err(|e| anyhow::anyhow!("SM-SR: {e}"))?,
     );
     sink.attach(&smsr);
+    smsr.set_delete_token_source(Arc::new(esim_smsr::Es3DeleteTokens::new(
+        &setup.id,
+        setup.smdps,
+        std::time::Duration::from_secs(60),
+    )));
     let (stop, rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     {
