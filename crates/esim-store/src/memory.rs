@@ -631,6 +631,7 @@ impl QueueStore for MemoryStore {
             lease: None,
             last_error: None,
             enqueued_at: n.now,
+            result: None,
         };
         s.commands.insert(id, c.clone());
         Ok(c)
@@ -684,11 +685,12 @@ impl QueueStore for MemoryStore {
         Ok(out)
     }
 
-    async fn ack(&self, id: i64, holder: &str) -> StoreResult<()> {
+    async fn ack(&self, id: i64, holder: &str, result: Option<&[u8]>) -> StoreResult<()> {
         let mut s = self.lock()?;
         let c = s.leased_cmd(id, holder)?;
         c.status = CommandStatus::Done;
         c.lease = None;
+        c.result = result.map(<[u8]>::to_vec);
         Ok(())
     }
 

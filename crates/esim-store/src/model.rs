@@ -459,6 +459,9 @@ pub struct QueuedCommand {
     pub last_error: Option<String>,
     /// Enqueue time.
     pub enqueued_at: Timestamp,
+    /// The answer recorded by [`crate::QueueStore::ack`].
+    #[serde(default)]
+    pub result: Option<Vec<u8>>,
 }
 
 /// A new command for [`crate::QueueStore::enqueue`].

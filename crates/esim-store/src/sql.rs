@@ -227,6 +227,7 @@ macro_rules! sql_backend {
                     lease: lease(col(row, "lease_holder")?, col(row, "lease_until")?),
                     last_error: col(row, "last_error")?,
                     enqueued_at: Timestamp(col(row, "enqueued_at")?),
+                    result: col(row, "result")?,
                 })
             }
 
@@ -938,10 +939,11 @@ macro_rules! sql_backend {
                     Ok(v)
                 }
 
-                async fn ack(&self, id: i64, holder: &str) -> StoreResult<()> {
-                    let n = sqlx::query("UPDATE commands SET status = 'done', lease_holder = NULL, lease_until = NULL WHERE id = $1 AND status = 'in_flight' AND lease_holder = $2")
+                async fn ack(&self, id: i64, holder: &str, result: Option<&[u8]>) -> StoreResult<()> {
+                    let n = sqlx::query("UPDATE commands SET status = 'done', lease_holder = NULL, lease_until = NULL, result = $3 WHERE id = $1 AND status = 'in_flight' AND lease_holder = $2")
                         .bind(id)
                         .bind(holder.to_string())
+                        .bind(result.map(<[u8]>::to_vec))
                         .execute(&self.pool)
                         .await
                         .map_err(backend)?

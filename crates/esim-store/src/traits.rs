@@ -192,8 +192,9 @@ pub trait QueueStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<QueuedCommand>>;
-    /// Marks an in-flight command Done (only its lease holder may).
-    async fn ack(&self, id: i64, holder: &str) -> StoreResult<()>;
+    /// Marks an in-flight command Done (only its lease holder may), keeping `result` (the
+    /// card's answer, opaque to the store) for whoever waits for it, also after a restart.
+    async fn ack(&self, id: i64, holder: &str, result: Option<&[u8]>) -> StoreResult<()>;
     /// Puts an in-flight command back to Pending until `not_before`
     /// (see [`crate::Backoff`]), recording the error.
     async fn retry(

@@ -1111,12 +1111,17 @@ mod cases {
             None
         );
         assert!(matches!(
-            s.ack(c1.id, "w2").await,
+            s.ack(c1.id, "w2", None).await,
             Err(StoreError::InvalidState { .. })
         ));
-        s.ack(c1.id, "w1").await.expect("ack");
+        s.ack(c1.id, "w1", Some(&[0x90, 0x00])).await.expect("ack");
+        assert_eq!(
+            s.get_command(c1.id).await.expect("get").result.as_deref(),
+            Some(&[0x90, 0x00][..]),
+            "the answer is kept with the command"
+        );
         assert!(matches!(
-            s.ack(c1.id, "w1").await,
+            s.ack(c1.id, "w1", None).await,
             Err(StoreError::InvalidState { .. })
         ));
         assert_eq!(
@@ -1164,10 +1169,11 @@ mod cases {
             .expect("taken over");
         assert_eq!((h.id, h.attempts), (c2.id, 3));
         assert!(matches!(
-            s.ack(c2.id, "w1").await,
+            s.ack(c2.id, "w1", None).await,
             Err(StoreError::InvalidState { .. })
         ));
-        s.ack(c2.id, "w9").await.expect("ack");
+        s.ack(c2.id, "w9", None).await.expect("ack");
+        assert_eq!(s.get_command(c2.id).await.expect("get").result, None);
         // ValidityPeriod: not sent after expiry, and expired by expire_due.
         assert_eq!(
             s.claim_next(&e1, "w1", t(5000), t(6000)).await.expect("c"),
@@ -1229,7 +1235,7 @@ mod cases {
                 .expect("ready")
                 .is_empty()
         );
-        s.ack(d1.id, "w1").await.expect("ack");
+        s.ack(d1.id, "w1", None).await.expect("ack");
         let got = s
             .claim_ready("w2", t(10_001), t(20_000), 10)
             .await
@@ -1268,7 +1274,7 @@ mod cases {
                     idle = 0;
                     for c in got {
                         log.lock().expect("log").push((c.eid.clone(), c.seq, c.id));
-                        s.ack(c.id, &holder).await.expect("ack");
+                        s.ack(c.id, &holder, None).await.expect("ack");
                     }
                 }
             }));

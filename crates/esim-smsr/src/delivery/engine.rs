@@ -1066,7 +1066,13 @@ impl Worker {
         // The store first, then the waiters: a waiter that sees the command terminal in the
         // store finds the outcome here a moment later (`Delivery::wait`).
         let (result, outcome) = match how {
-            Finish::Done(outcome) => (store.ack(cmd.id, holder).await, Some(outcome)),
+            Finish::Done(outcome) => {
+                let kept = StoredOutcome::encode(&outcome);
+                (
+                    store.ack(cmd.id, holder, kept.as_deref()).await,
+                    Some(outcome),
+                )
+            }
             Finish::Expired => {
                 let r = match store.retry(cmd.id, holder, now, "expired").await {
                     Ok(()) => store.expire_due(now).await,
@@ -1079,10 +1085,14 @@ impl Worker {
                 }
                 (r.map(|_| ()), Some(Es5Outcome::Expired))
             }
-            Finish::Failed(FailureReason::Sw { responses, sw }) => (
-                store.ack(cmd.id, holder).await,
-                Some(Es5Outcome::CardError { responses, sw }),
-            ),
+            Finish::Failed(FailureReason::Sw { responses, sw }) => {
+                let outcome = Es5Outcome::CardError { responses, sw };
+                let kept = StoredOutcome::encode(&outcome);
+                (
+                    store.ack(cmd.id, holder, kept.as_deref()).await,
+                    Some(outcome),
+                )
+            }
             Finish::Failed(
                 reason @ (FailureReason::NoResponse { .. } | FailureReason::SessionClosed),
             ) => {
@@ -1141,6 +1151,64 @@ enum Finish {
     Done(Es5Outcome),
     Failed(FailureReason),
     Expired,
+}
+
+/// A card's answer as kept with its command in the store (`QueuedCommand::result`, JSON), so
+/// that an operation resumed after a restart gets the answer the card gave before it
+/// (docs/spec-choices.md row 66). R-APDUs in hex, status word included.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "outcome")]
+enum StoredOutcome {
+    /// [`Es5Outcome::Completed`].
+    Completed {
+        responses: Vec<String>,
+        data: String,
+    },
+    /// [`Es5Outcome::CardError`].
+    CardError { responses: Vec<String>, sw: u16 },
+}
+
+impl StoredOutcome {
+    fn encode(o: &Es5Outcome) -> Option<Vec<u8>> {
+        let hexes = |rs: &[esim_apdu::apdu::ResponseApdu]| {
+            rs.iter().map(|r| hex::encode_upper(r.encode())).collect()
+        };
+        let kept = match o {
+            Es5Outcome::Completed { responses, data } => StoredOutcome::Completed {
+                responses: hexes(responses),
+                data: hex::encode_upper(data),
+            },
+            Es5Outcome::CardError { responses, sw } => StoredOutcome::CardError {
+                responses: hexes(responses),
+                sw: *sw,
+            },
+            _ => return None,
+        };
+        serde_json::to_vec(&kept).ok()
+    }
+
+    /// `None` for bytes that are not a kept outcome (the caller reports the status instead).
+    fn decode(bytes: &[u8]) -> Option<Es5Outcome> {
+        let apdus = |hs: &[String]| -> Option<Vec<esim_apdu::apdu::ResponseApdu>> {
+            hs.iter()
+                .map(|h| {
+                    hex::decode(h)
+                        .ok()
+                        .and_then(|b| esim_apdu::apdu::ResponseApdu::decode(&b).ok())
+                })
+                .collect()
+        };
+        match serde_json::from_slice(bytes).ok()? {
+            StoredOutcome::Completed { responses, data } => Some(Es5Outcome::Completed {
+                responses: apdus(&responses)?,
+                data: hex::decode(data).ok()?,
+            }),
+            StoredOutcome::CardError { responses, sw } => Some(Es5Outcome::CardError {
+                responses: apdus(&responses)?,
+                sw,
+            }),
+        }
+    }
 }
 
 /// The `3A08` confirmation of notification `seq` as a job (SGP.02 ES5.HandleNotificationConfirmation).
@@ -1223,6 +1291,11 @@ impl Delivery {
                         if !seen_terminal {
                             seen_terminal = true;
                             continue;
+                        }
+                        if let Some(o) = c.result.as_deref().and_then(StoredOutcome::decode) {
+                            // Answered before this process (re)started: the card's answer was
+                            // kept with the command.
+                            return Ok(o);
                         }
                         return Ok(match c.status {
                             CommandStatus::Expired => Es5Outcome::Expired,
@@ -1311,6 +1384,35 @@ mod tests {
         let mut p = PreAllocated(Some(c));
         assert_eq!(p.allocate(&eid, 1), Ok(c));
         assert!(p.allocate(&eid, 1).is_err());
+    }
+
+    #[test]
+    fn kept_outcomes_round_trip() {
+        use esim_apdu::apdu::ResponseApdu;
+        let completed = Es5Outcome::Completed {
+            responses: vec![
+                ResponseApdu::new(vec![0xE3, 0x01, 0x00], 0x9000),
+                ResponseApdu::status(0x6310),
+            ],
+            data: vec![0xAB, 0x03, 0x80, 0x01, 0x02],
+        };
+        let card_error = Es5Outcome::CardError {
+            responses: vec![ResponseApdu::status(0x69E1)],
+            sw: 0x69E1,
+        };
+        for o in [completed, card_error] {
+            let kept = StoredOutcome::encode(&o).expect("kept");
+            assert_eq!(StoredOutcome::decode(&kept), Some(o));
+        }
+        // Nothing is kept for outcomes without a card answer; junk is not an outcome.
+        assert!(StoredOutcome::encode(&Es5Outcome::Expired).is_none());
+        for junk in [
+            &b""[..],
+            b"{}",
+            b"{\"outcome\":\"Completed\",\"responses\":[\"zz\"],\"data\":\"\"}",
+        ] {
+            assert!(StoredOutcome::decode(junk).is_none());
+        }
     }
 
     #[test]
