@@ -61,3 +61,43 @@ fn e2e_download_enable_ten_postgres() {
     };
     download_enable_ten("dl-pg", Backend::Pg(url));
 }
+
+/// The manual session of the README: `esim serve` (one process), the stores moved by
+/// `ESIM__STORE__SMSR` / `ESIM__STORE__SMDP` environment overrides (every command sees them).
+#[test]
+fn e2e_download_enable_serve_env_override() {
+    let options = e2e::LabOptions {
+        serve: true,
+        env: vec![
+            ("ESIM__STORE__SMSR".into(), "sqlite:env-smsr.db".into()),
+            ("ESIM__STORE__SMDP".into(), "sqlite:env-smdp.db".into()),
+        ],
+    };
+    let lab = Lab::with("serve", 2, 2, Backend::Sqlite, options);
+    for eid in lab.eids.clone() {
+        let iccid = lab.download(&eid, true);
+        let (eis, card) = lab.wait_eis_equals_card(&eid, Duration::from_secs(60));
+        assert_eq!(eis, card, "EIS vs card of {eid}\n{}", lab.logs());
+        assert!(
+            card.values()
+                .any(|p| p.iccid == iccid && p.state == "enabled"),
+            "{card:?}"
+        );
+    }
+    assert!(
+        lab.path().join("env-smsr.db").exists(),
+        "override not applied"
+    );
+    assert!(
+        lab.path().join("env-smdp.db").exists(),
+        "override not applied"
+    );
+    assert!(
+        !lab.path().join("smsr.db").exists(),
+        "the file's store was used"
+    );
+    assert!(
+        !lab.path().join("smdp.db").exists(),
+        "the file's store was used"
+    );
+}

@@ -95,6 +95,17 @@ pub struct Proc {
 impl Proc {
     /// Starts `esim ARGS` in `dir`, output into `dir/logs/NAME.GEN.out` and `dir/logs/NAME.err`.
     pub fn spawn(dir: &Path, name: &str, generation: u32, args: &[&str]) -> Proc {
+        Proc::spawn_env(dir, name, generation, args, &[])
+    }
+
+    /// [`Proc::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        dir: &Path,
+        name: &str,
+        generation: u32,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Proc {
         let logs = dir.join("logs");
         fs::create_dir_all(&logs).expect("logs dir");
         let stdout = logs.join(format!("{name}.{generation}.out"));
@@ -110,6 +121,7 @@ impl Proc {
             .current_dir(dir)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -271,6 +283,11 @@ impl std::fmt::Display for Out {
 
 /// Runs `esim ARGS` in `dir` to completion (bounded by a generous timeout).
 pub fn run_in(dir: &Path, args: &[&str]) -> Out {
+    run_in_env(dir, args, &[])
+}
+
+/// [`run_in`] with extra environment variables.
+pub fn run_in_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Out {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let logs = dir.join("logs");
@@ -281,6 +298,7 @@ pub fn run_in(dir: &Path, args: &[&str]) -> Out {
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(File::create(&o).expect("out"))
         .stderr(File::create(&e).expect("err"))
@@ -372,6 +390,16 @@ pub struct Lab {
     generation: u32,
     schemas: Vec<String>,
     pg: Option<String>,
+    env: Vec<(String, String)>,
+}
+
+/// How a [`Lab`] runs its servers.
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// One `esim serve` process (kept in [`Lab::smsr`]) instead of `esim smsr` + `esim smdp`.
+    pub serve: bool,
+    /// Environment of every `esim` command and process (e.g. `ESIM__STORE__SMSR` overrides).
+    pub env: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -379,6 +407,17 @@ impl Lab {
     /// them at the SM-SR, fills the SM-DP inventory with `profiles` Profiles of type `demo-b`
     /// (owner mno-b, PLMN 00102), then starts every process.
     pub fn new(tag: &str, euiccs: usize, profiles: usize, backend: Backend) -> Lab {
+        Lab::with(tag, euiccs, profiles, backend, LabOptions::default())
+    }
+
+    /// [`Lab::new`] with options.
+    pub fn with(
+        tag: &str,
+        euiccs: usize,
+        profiles: usize,
+        backend: Backend,
+        options: LabOptions,
+    ) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix(&format!("esim-e2e-{tag}-"))
             .tempdir()
@@ -481,6 +520,7 @@ token = "mno-c-token"
             device: None,
             control: String::new(),
             generation: 0,
+            env: options.env.clone(),
             schemas,
             pg,
         };
@@ -556,8 +596,12 @@ token = "mno-c-token"
             ]);
         }
         lab.start_smsc();
-        lab.start_smsr();
-        lab.start_smdp();
+        if options.serve {
+            lab.start_serve();
+        } else {
+            lab.start_smsr();
+            lab.start_smdp();
+        }
         lab.start_device();
         lab
     }
@@ -569,7 +613,7 @@ token = "mno-c-token"
 
     /// Runs `esim ARGS` in the lab directory.
     pub fn run(&self, args: &[&str]) -> Out {
-        run_in(self.path(), args)
+        run_in_env(self.path(), args, &self.env)
     }
 
     /// Runs `esim ARGS` and requires exit status 0.
@@ -588,7 +632,7 @@ token = "mno-c-token"
     pub fn start_smsc(&mut self) {
         let g = self.next_gen();
         let listen = format!("127.0.0.1:{}", self.smsc_port);
-        let mut p = Proc::spawn(
+        let mut p = Proc::spawn_env(
             self.path(),
             "smsc",
             g,
@@ -600,6 +644,7 @@ token = "mno-c-token"
                 "--route",
                 "SMSR=smsr",
             ],
+            &self.env,
         );
         p.wait_json();
         self.smsc = Some(p);
@@ -608,24 +653,46 @@ token = "mno-c-token"
     /// Starts (or restarts) the SM-SR.
     pub fn start_smsr(&mut self) {
         let g = self.next_gen();
-        let mut p = Proc::spawn(
+        let mut p = Proc::spawn_env(
             self.path(),
             "smsr",
             g,
             &["--json", "smsr", "-c", "esim.toml"],
+            &self.env,
         );
         p.wait_json();
+        self.smsr = Some(p);
+    }
+
+    /// Starts `esim serve` (SM-SR and SM-DP in one process), kept in [`Lab::smsr`]; waits for
+    /// both of its JSON start lines.
+    pub fn start_serve(&mut self) {
+        let g = self.next_gen();
+        let mut p = Proc::spawn_env(
+            self.path(),
+            "serve",
+            g,
+            &["--json", "serve", "-c", "esim.toml"],
+            &self.env,
+        );
+        p.wait_json();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.dp_port)).is_err() {
+            assert!(Instant::now() < deadline, "serve: no SM-DP\n{}", p.tail(40));
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.smsr = Some(p);
     }
 
     /// Starts (or restarts) the SM-DP.
     pub fn start_smdp(&mut self) {
         let g = self.next_gen();
-        let mut p = Proc::spawn(
+        let mut p = Proc::spawn_env(
             self.path(),
             "smdp",
             g,
             &["--json", "smdp", "-c", "esim.toml"],
+            &self.env,
         );
         p.wait_json();
         self.smdp = Some(p);
@@ -634,7 +701,7 @@ token = "mno-c-token"
     /// Starts (or restarts) the device agent and records its control endpoint.
     pub fn start_device(&mut self) {
         let g = self.next_gen();
-        let mut p = Proc::spawn(
+        let mut p = Proc::spawn_env(
             self.path(),
             "device",
             g,
@@ -647,6 +714,7 @@ token = "mno-c-token"
                 "--control",
                 "127.0.0.1:0",
             ],
+            &self.env,
         );
         let v = p.wait_json();
         self.control = v["control"]
