@@ -9,7 +9,7 @@ use e2e::{Backend, Lab};
 use std::time::Duration;
 
 fn download_enable_ten(tag: &str, backend: Backend) {
-    let lab = Lab::new(tag, 10, 10, backend);
+    let mut lab = Lab::new(tag, 10, 10, backend);
     let eids = lab.eids.clone();
     let iccids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = eids
@@ -46,6 +46,16 @@ fn download_enable_ten(tag: &str, backend: Backend) {
         let enabled: Vec<_> = card.values().filter(|p| p.state == "enabled").collect();
         assert_eq!(enabled.len(), 1, "card {eid}: {card:?}");
         assert_eq!(&enabled[0].iccid, iccid, "card {eid}: {card:?}");
+    }
+    // The cards themselves, over the contact interface (GET STATUS), agree with the EIS.
+    lab.stop_device();
+    for eid in &eids {
+        let eis = lab.eis(eid);
+        assert_eq!(
+            lab.card_via_get_status(eid),
+            e2e::states(&eis),
+            "GET STATUS of {eid} vs EIS {eis:?}"
+        );
     }
 }
 

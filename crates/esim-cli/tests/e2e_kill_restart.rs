@@ -144,6 +144,12 @@ fn kill_restart(tag: &str, backend: Backend, runs: usize) {
         lab.stop_device();
         let card = lab.card(&eid);
         let eis = lab.eis(&eid);
+        let get_status = lab.card_via_get_status(&eid);
+        if get_status != e2e::states(&eis) {
+            problems.push(format!(
+                "EIS differs from the card's GET STATUS:\n    EIS  {eis:?}\n    card {get_status:?}"
+            ));
+        }
         if eis != card {
             problems.push(format!(
                 "EIS differs from card.json (agent stopped):\n    EIS  {eis:?}\n    card {card:?}"

@@ -107,6 +107,8 @@ fn e2e_audit_repairs_drift() {
     let card = lab.card(&eid);
     assert!(card.get(&a1).is_some_and(|p| p.fallback), "{card:?}");
     assert!(!card.contains_key(&a2), "{card:?}");
+    let status = lab.card_via_get_status(&eid);
+    assert_eq!(status, e2e::states(&card), "GET STATUS vs card.json");
     let before = lab.eis(&eid);
     assert_ne!(before, card, "the drift must be invisible to the SM-SR");
     lab.start_device();

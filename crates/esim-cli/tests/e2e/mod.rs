@@ -999,3 +999,63 @@ pub fn select_isd_r() -> String {
 pub fn store_data_aid(tag: &str, aid: &str) -> String {
     format!("80E28800153A{tag}124F10{aid}")
 }
+
+/// Splits BER-TLV data into `(tag, value)` pairs (one level; test helper, panics on bad data).
+pub fn tlvs(mut data: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let (tag, rest) = if data[0] & 0x1F == 0x1F {
+            (u16::from_be_bytes([data[0], data[1]]), &data[2..])
+        } else {
+            (u16::from(data[0]), &data[1..])
+        };
+        let (len, rest) = match rest[0] {
+            0x81 => (usize::from(rest[1]), &rest[2..]),
+            0x82 => (
+                usize::from(u16::from_be_bytes([rest[1], rest[2]])),
+                &rest[3..],
+            ),
+            l => (usize::from(l), &rest[1..]),
+        };
+        out.push((tag, rest[..len].to_vec()));
+        data = &rest[len..];
+    }
+    out
+}
+
+impl Lab {
+    /// The card's ISD-Ps as it answers GET STATUS (ISD-R, P1 `40`) on the contact interface
+    /// (`esim device apdu`; the agent must be stopped): ISD-P AID → normalized state.
+    pub fn card_via_get_status(&self, eid: &str) -> BTreeMap<String, String> {
+        let r = self.apdu(eid, &[&select_isd_r(), "80F24002024F0000"]);
+        let (data, sw) = &r[1];
+        assert_eq!(sw, "9000", "GET STATUS on {eid}: {r:?}");
+        let bytes = hex::decode(data).expect("hex");
+        let mut m = BTreeMap::new();
+        for (tag, value) in tlvs(&bytes) {
+            assert_eq!(tag, 0xE3, "GET STATUS entry tag");
+            let inner = tlvs(&value);
+            let aid = inner
+                .iter()
+                .find(|(t, _)| *t == 0x4F)
+                .map(|(_, v)| hex::encode_upper(v))
+                .expect("4F");
+            let state = match inner.iter().find(|(t, _)| *t == 0x9F70).map(|(_, v)| v[0]) {
+                Some(0x07) => "selectable",
+                Some(0x0F) => "personalized",
+                Some(0x1F) => "disabled",
+                Some(0x3F) => "enabled",
+                other => panic!("life cycle {other:?}"),
+            };
+            m.insert(aid, norm_state(state));
+        }
+        m
+    }
+}
+
+/// AID → state of a Profile map (to compare with [`Lab::card_via_get_status`]).
+pub fn states(m: &BTreeMap<String, ProfileView>) -> BTreeMap<String, String> {
+    m.iter()
+        .map(|(a, p)| (a.clone(), p.state.clone()))
+        .collect()
+}
