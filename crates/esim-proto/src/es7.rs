@@ -71,6 +71,12 @@ pub struct CreateAdditionalKeySetRequest {
     /// `Signature` (over the key-establishment data, by SK.SR.ECDSA).
     #[serde(rename = "Signature")]
     pub signature: HexBytes,
+    /// `KeyType`: which ISD-R keyset to create, `SCP80` (CRT key type `88`, three AES keys) or
+    /// `SCP81` (key type `85`, one PSK-TLS key); absent means `SCP80`. Not among the public
+    /// parameter names of the function (digest §3.6); the CRT SM-SR1 rebuilds must be the one
+    /// SM-SR2 signed (docs/spec-choices.md).
+    #[serde(rename = "KeyType", default, skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
 }
 
 /// `CreateAdditionalKeySet` response.

@@ -9,16 +9,19 @@
 
 pub mod delivery;
 pub mod es1;
+pub mod es7;
 pub mod keys;
 pub mod master_delete;
 pub mod notify;
 mod ops;
 pub mod service;
+pub mod smsr_change;
 
 pub use es1::Registration;
 pub use master_delete::{DeleteTokenRequest, DeleteTokenSource, Es3DeleteTokens};
 pub use notify::SinkSlot;
 pub use service::{SERVED, Smsr, SmsrConfig, run};
+pub use smsr_change::GpIdentity;
 
 /// `3A05` SetFallbackAttribute STORE DATA payload tag (SGP.02 v4 §3.27; the value is
 /// `4F <ISD-P AID>`), as the software eUICC implements it.

@@ -34,11 +34,11 @@ const FIRST_TAR: u32 = 0x11;
 
 type R = Result<serde_json::Value, RunErr>;
 
-fn respond(s: FunctionExecutionStatus) -> RunErr {
+pub(crate) fn respond(s: FunctionExecutionStatus) -> RunErr {
     RunErr::Respond(s)
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> RunErr {
+pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> RunErr {
     RunErr::Respond(FunctionExecutionStatus::failed(
         subject::SM_SR,
         reason::EXECUTION_ERROR,
@@ -155,6 +155,11 @@ pub(crate) async fn dispatch(run: &mut Run) -> R {
             set_fallback(run, &r.body.eid, &r.body.iccid).await
         }
         AnyRequest::Es4MasterDelete(r) => master_delete(run, &r.body.eid, &r.body.iccid).await,
+        AnyRequest::Es4PrepareSmsrChange(r) => crate::smsr_change::prepare(run, &r.body).await,
+        AnyRequest::Es4SmsrChange(r) => crate::smsr_change::smsr_change(run, &r.body).await,
+        AnyRequest::Es7HandoverEuicc(r) => crate::smsr_change::handover(run, &r.body).await,
+        AnyRequest::Es7AuthenticateSmsr(r) => crate::es7::authenticate(run, &r.body).await,
+        AnyRequest::Es7CreateAdditionalKeySet(r) => crate::es7::create_keyset(run, &r.body).await,
         other => Err(respond(FunctionExecutionStatus::failed(
             subject::FUNCTION,
             reason::UNSUPPORTED,
@@ -270,7 +275,7 @@ fn eis_state(s: ProfileState) -> eis::ProfileState {
     }
 }
 
-fn profile_info(p: &ProfileRecord) -> ProfileInfo {
+pub(crate) fn profile_info(p: &ProfileRecord) -> ProfileInfo {
     let sa = &p.subscription_address;
     ProfileInfo {
         iccid: p.iccid.clone(),
@@ -332,7 +337,7 @@ async fn get_eis(run: &mut Run, eid: &Eid) -> R {
 // ---------------------------------------------------------------------------------------------
 // Card answers.
 
-fn apdus(cmds: &[CommandApdu]) -> Result<JobPayload, RunErr> {
+pub(crate) fn apdus(cmds: &[CommandApdu]) -> Result<JobPayload, RunErr> {
     cmds.iter()
         .map(|c| {
             c.encode()
@@ -384,7 +389,11 @@ fn not_card(out: &Es5Outcome, what: &str) -> FunctionExecutionStatus {
 }
 
 /// Checks that every command ran with a success (or warning) status word.
-fn check(out: Es5Outcome, what: &str, iccid: Option<&Iccid>) -> Result<Vec<ResponseApdu>, RunErr> {
+pub(crate) fn check(
+    out: Es5Outcome,
+    what: &str,
+    iccid: Option<&Iccid>,
+) -> Result<Vec<ResponseApdu>, RunErr> {
     match out {
         Es5Outcome::Completed { responses, .. } => {
             match responses
@@ -409,7 +418,7 @@ fn last_sw(out: &Es5Outcome) -> Option<u16> {
     }
 }
 
-fn plan_field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Option<T> {
+pub(crate) fn plan_field<T: serde::de::DeserializeOwned>(run: &Run, key: &str) -> Option<T> {
     run.state
         .plan
         .as_ref()

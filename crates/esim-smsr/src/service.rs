@@ -53,6 +53,9 @@ pub struct SmsrConfig {
     pub poll_interval: Duration,
     /// Largest STORE DATA block (bytes) of the ES5 commands the SM-SR builds.
     pub max_block: usize,
+    /// CERT.SR.ECDSA and SK.SR.ECDSA: what this SM-SR presents to a card when it takes the
+    /// eUICC over in an SM-SR change (digest §3.6); without it, ES7.HandoverEUICC is refused.
+    pub gp_identity: Option<crate::smsr_change::GpIdentity>,
 }
 
 impl SmsrConfig {
@@ -72,6 +75,7 @@ impl SmsrConfig {
             lease_ms: 30_000,
             poll_interval: Duration::from_secs(1),
             max_block: 255,
+            gp_identity: None,
         }
     }
 }
@@ -98,6 +102,11 @@ pub const SERVED: &[Function] = &[
     Function::Es4UpdatePolicyRules,
     Function::Es4SetFallbackAttribute,
     Function::Es4MasterDelete,
+    Function::Es4PrepareSmsrChange,
+    Function::Es4SmsrChange,
+    Function::Es7HandoverEuicc,
+    Function::Es7AuthenticateSmsr,
+    Function::Es7CreateAdditionalKeySet,
 ];
 
 /// Prefix of the `kind` of the SM-SR's operations in a store shared with other services
@@ -120,6 +129,7 @@ pub(crate) fn is_quick(f: Function) -> bool {
             | Function::Es3UpdatePolicyRules
             | Function::Es4UpdatePolicyRules
             | Function::Es3UpdateSubscriptionAddress
+            | Function::Es4PrepareSmsrChange
     )
 }
 
@@ -202,6 +212,8 @@ pub(crate) struct Inner {
     eid_locks: Mutex<HashMap<Eid, Arc<tokio::sync::Mutex<()>>>>,
     tasks: Mutex<JoinSet<()>>,
     pub delete_tokens: std::sync::RwLock<Option<Arc<dyn crate::master_delete::DeleteTokenSource>>>,
+    /// Peer SM-SRs (ES7) by `Smsr-id`.
+    pub peers: std::sync::RwLock<HashMap<String, Arc<dyn esim_service::FunctionClient>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -270,6 +282,7 @@ impl Smsr {
                 eid_locks: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
                 delete_tokens: std::sync::RwLock::new(None),
+                peers: std::sync::RwLock::new(HashMap::new()),
             }),
         })
     }
@@ -284,6 +297,12 @@ impl Smsr {
             .delete_tokens
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    /// Sets the peer SM-SRs reachable over ES7 (SM-SR change, digest §3.6), by `Smsr-id`;
+    /// each client calls the peer as this SM-SR (role SM-SR there).
+    pub fn set_peer_smsrs(&self, peers: HashMap<String, Arc<dyn esim_service::FunctionClient>>) {
+        *self.inner.peers.write().unwrap_or_else(|e| e.into_inner()) = peers;
     }
 
     /// The configuration.
@@ -427,6 +446,7 @@ fn required_roles(f: Function) -> &'static [&'static str] {
         Interface::ES1 => &[role::EUM],
         Interface::ES3 => &[role::SM_DP],
         Interface::ES4 => &[role::MNO, role::M2M_SP],
+        Interface::ES7 => &[role::SM_SR],
         _ => &[],
     }
 }
@@ -691,7 +711,7 @@ impl Inner {
         true
     }
 
-    fn eid_lock(&self, eid: &Eid) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn eid_lock(&self, eid: &Eid) -> Arc<tokio::sync::Mutex<()>> {
         lock(&self.eid_locks)
             .entry(eid.clone())
             .or_default()
@@ -745,8 +765,12 @@ impl Inner {
             state,
             started,
         };
+        // ES4.SMSRChange locks the eUICC in its EIS record instead (its ES7 relays run as
+        // separate operations on the same eUICC while it waits for SM-SR2).
         let guard_lock = match (&eid, is_quick(run.state.function)) {
-            (Some(e), false) => Some(self.eid_lock(e)),
+            (Some(e), false) if run.state.function != Function::Es4SmsrChange => {
+                Some(self.eid_lock(e))
+            }
             _ => None,
         };
         let renew = {

@@ -1,0 +1,721 @@
+//! SM-SR change between two SM-SR instances (SGP.02 §3.8, digest §3.6): each with its own store
+//! and its own CERT.SR.ECDSA from the same CI, connected over ES7 with in-process
+//! `esim_service::LocalClient`s, and one software eUICC that either SM-SR can drive only while
+//! its keysets match the card's (the executor double checks the SCP80 KVN and compares the
+//! SCP81 PSK it holds sealed with the card's).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use esim_apdu::apdu::{CommandApdu, ResponseApdu};
+use esim_apdu::etsi102226::{CommandScript, ResponseScript};
+use esim_codec::{Aid, Eid, Iccid, Tar};
+use esim_crypto::cert::{CertType, Date};
+use esim_crypto::ec::KeyPair;
+use esim_crypto::pki::{self, EuiccParams, IssuedEuicc, PkiParams, TestPki};
+use esim_crypto::primitives::SecretKey;
+use esim_crypto::x509::ValidityDays;
+use esim_euicc::card::{CardConfig, Euicc};
+use esim_proto::common::Status;
+use esim_proto::function::{AnyRequest, Function, decode_request};
+use esim_service::{
+    CallOutcome, Callback, Callbacks, Caller, ClientError, FunctionClient, FunctionService,
+    LocalClient, role,
+};
+use esim_smsr::delivery::{DeliveryError, Es5Executor, Es5Job, Es5Outcome, JobPayload, JobTarget};
+use esim_smsr::{GpIdentity, Registration, Smsr, SmsrConfig};
+use esim_store::{
+    AesSealer, KeysetKind, MemoryStore, OperationId, Sealer, SqliteStore, Store, Timestamp,
+};
+use serde_json::{Value, json};
+
+struct Pkis {
+    pki: TestPki,
+    other: TestPki,
+    /// A second SM-SR identity from the same CI.
+    smsr2: GpIdentity,
+}
+
+fn pkis() -> &'static Pkis {
+    static P: OnceLock<Pkis> = OnceLock::new();
+    P.get_or_init(|| {
+        let params = PkiParams::test_defaults(Date::new(2025, 1, 1).unwrap());
+        let pki = TestPki::generate(&params).unwrap();
+        let other = TestPki::generate(&params).unwrap();
+        let body = pki.smsr.cert.body();
+        let key = KeyPair::generate().unwrap();
+        let cert = pki::issue_gp_certificate(
+            &pki.ci,
+            b"smsr2",
+            key.public_key(),
+            CertType::SmSr,
+            &esim_crypto::cert::KEY_USAGE_SIGNATURE_VERIFICATION,
+            ValidityDays {
+                not_before: body.effective_date.unwrap(),
+                not_after: body.expiry_date,
+            },
+        )
+        .unwrap();
+        Pkis {
+            pki,
+            other,
+            smsr2: GpIdentity {
+                certificate: cert,
+                key,
+            },
+        }
+    })
+}
+
+fn next_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    static BASE: OnceLock<u64> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        (t.as_micros() as u64 % 1_000_000_000_000) * 1000
+    });
+    base + N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn caller(id: &str, r: &str) -> Caller {
+    Caller {
+        id: id.into(),
+        roles: vec![r.into()],
+    }
+}
+
+fn mno1() -> Caller {
+    caller("mno1", role::MNO)
+}
+
+fn sealer(b: u8) -> Arc<AesSealer> {
+    Arc::new(AesSealer::new("test", &SecretKey::new(&[b; 32])).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ES5 double: one card shared by both SM-SRs, reachable only with matching keys.
+
+#[derive(Debug)]
+struct Card(Mutex<Euicc>);
+
+#[derive(Debug)]
+struct KeyedExecutor {
+    card: Arc<Card>,
+    store: Arc<dyn Store>,
+    sealer: Arc<AesSealer>,
+    memo: Mutex<HashMap<(String, String), Es5Outcome>>,
+    runs: Mutex<Vec<String>>,
+}
+
+impl KeyedExecutor {
+    fn runs(&self, step: &str) -> usize {
+        self.runs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| *s == step)
+            .count()
+    }
+
+    /// Whether this SM-SR holds keys the card accepts: an SCP80 keyset with a KVN the card has,
+    /// and an SCP81 keyset whose PSK equals the card's.
+    async fn has_keys(&self, eid: &Eid) -> bool {
+        let Ok(keysets) = self.store.keysets(eid).await else {
+            return false;
+        };
+        let card = self.card.0.lock().unwrap();
+        let kvns80 = card.scp80_kvns();
+        let scp80 = keysets
+            .iter()
+            .any(|k| k.kind == KeysetKind::Scp80 && kvns80.contains(&k.kvn));
+        let scp81 = keysets.iter().any(|k| {
+            k.kind == KeysetKind::Scp81
+                && card.scp81_psk(k.kvn).is_some_and(|(_, psk)| {
+                    let ks =
+                        esim_smsr::keys::open_keyset(self.sealer.as_ref(), eid, k.kvn, &k.keys)
+                            .unwrap();
+                    ks.keys[0].value.0 == *psk
+                })
+        });
+        scp80 && scp81
+    }
+}
+
+fn run_job(card: &mut Euicc, job: &Es5Job) -> Es5Outcome {
+    match (&job.target, &job.payload) {
+        (JobTarget::IsdR, JobPayload::Apdus(hexes)) => {
+            let cmds: Vec<CommandApdu> = hexes
+                .iter()
+                .map(|h| CommandApdu::decode(&hex::decode(h).unwrap()).unwrap())
+                .collect();
+            let script = CommandScript::of_apdus(cmds).encode().unwrap();
+            let out = card.admin_script(None, &script);
+            let rs = ResponseScript::decode(&out.response).unwrap();
+            let responses: Vec<ResponseApdu> = rs.responses().cloned().collect();
+            match responses.last() {
+                Some(r) if !(r.sw.is_success() || r.sw.is_warning()) => {
+                    let sw = r.sw.to_u16();
+                    Es5Outcome::CardError { responses, sw }
+                }
+                _ => Es5Outcome::Completed {
+                    responses,
+                    data: out.response,
+                },
+            }
+        }
+        _ => Es5Outcome::Unreachable {
+            reason: "not used here".into(),
+        },
+    }
+}
+
+#[async_trait]
+impl Es5Executor for KeyedExecutor {
+    async fn execute(
+        &self,
+        eid: &Eid,
+        operation: &OperationId,
+        job: Es5Job,
+        deadline: Timestamp,
+    ) -> Result<Es5Outcome, DeliveryError> {
+        let key = (operation.to_string(), job.step.clone());
+        if let Some(o) = self.memo.lock().unwrap().get(&key) {
+            return Ok(o.clone());
+        }
+        if esim_service::now() >= deadline {
+            return Ok(Es5Outcome::Expired);
+        }
+        if !self.has_keys(eid).await {
+            return Err(DeliveryError::NoKeyset(eid.clone()));
+        }
+        let outcome = run_job(&mut self.card.0.lock().unwrap(), &job);
+        self.runs.lock().unwrap().push(job.step.clone());
+        self.memo.lock().unwrap().insert(key, outcome.clone());
+        Ok(outcome)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Recorder(Mutex<Vec<(String, Callback)>>);
+
+#[async_trait]
+impl Callbacks for Recorder {
+    async fn deliver(&self, party: &str, message: Callback) -> Result<(), ClientError> {
+        self.0.lock().unwrap().push((party.into(), message));
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn notifications(&self, party: &str) -> Vec<AnyRequest> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == party)
+            .filter_map(|(_, c)| match c {
+                Callback::Notification(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ES7 link doubles (the layer above what is tested).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// The first HandoverEUICC is executed by SM-SR2 but its answer never reaches SM-SR1.
+    LoseHandoverAnswer,
+    /// One byte of the card's receipt is changed on its way back to SM-SR2.
+    TamperReceipt,
+}
+
+#[derive(Debug)]
+struct Link {
+    inner: Arc<dyn FunctionClient>,
+    fault: Mutex<Fault>,
+}
+
+#[async_trait]
+impl FunctionClient for Link {
+    async fn call(&self, request: &AnyRequest, limit: Duration) -> Result<Value, ClientError> {
+        let mut v = self.inner.call(request, limit).await?;
+        let mut fault = self.fault.lock().unwrap();
+        match (*fault, request.function()) {
+            (Fault::LoseHandoverAnswer, Function::Es7HandoverEuicc) => {
+                *fault = Fault::None;
+                return Err(ClientError::Transport("connection reset".into()));
+            }
+            (Fault::TamperReceipt, Function::Es7CreateAdditionalKeySet) => {
+                if let Some(r) = v["Body"]["Receipt"].as_str() {
+                    let mut b = hex::decode(r).unwrap();
+                    b[0] ^= 1;
+                    v["Body"]["Receipt"] = json!(hex::encode_upper(b));
+                }
+            }
+            _ => {}
+        }
+        Ok(v)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment.
+
+struct Side {
+    smsr: Arc<Smsr>,
+    store: Arc<dyn Store>,
+    exec: Arc<KeyedExecutor>,
+    cb: Arc<Recorder>,
+}
+
+struct Env {
+    one: Side,
+    two: Side,
+    card: Arc<Card>,
+    issued: IssuedEuicc,
+    eid: Eid,
+    boot: Iccid,
+    /// SM-SR1 → SM-SR2 link.
+    to_two: Arc<Link>,
+    /// SM-SR2 → SM-SR1 link.
+    to_one: Arc<Link>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+fn side(id: &str, store: Arc<dyn Store>, card: &Arc<Card>, seal: u8, gp: GpIdentity) -> Side {
+    let p = &pkis().pki;
+    let mut c = SmsrConfig::new(id, p.ci.cert.clone(), vec![p.eum.cert.clone()]);
+    c.poll_interval = Duration::from_millis(50);
+    c.gp_identity = Some(gp);
+    let s = sealer(seal);
+    let exec = Arc::new(KeyedExecutor {
+        card: card.clone(),
+        store: store.clone(),
+        sealer: s.clone(),
+        memo: Mutex::default(),
+        runs: Mutex::default(),
+    });
+    let cb = Arc::new(Recorder::default());
+    let smsr = Arc::new(Smsr::new(c, store.clone(), s, exec.clone(), cb.clone()).unwrap());
+    Side {
+        smsr,
+        store,
+        exec,
+        cb,
+    }
+}
+
+const BOOT_ICCID: &str = "89019990001234567893";
+
+/// Two SM-SRs; the eUICC (bootstrap Profile of mno1) registered at SM-SR1.
+async fn env(store1: Arc<dyn Store>, store2: Arc<dyn Store>, smsr2_gp: GpIdentity) -> Env {
+    let p = &pkis().pki;
+    let eid = pki::eid_from_prefix("8904903200", next_serial()).unwrap();
+    let params = EuiccParams::test_defaults(eid, Date::new(2025, 2, 1).unwrap(), 3650).unwrap();
+    let issued = pki::issue_euicc(&p.eum, &p.ci.cert, &params).unwrap();
+    let boot_pkg = {
+        let path = esim_vectors::saip_files()
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n == "TS48V1-A-UNIQUE.der"))
+            .unwrap();
+        let mut pp = esim_saip::ProfilePackage::decode(&std::fs::read(path).unwrap()).unwrap();
+        let h = pp.header_mut().unwrap();
+        h.iccid = esim_saip::access::iccid_to_header_bcd(&Iccid::parse(BOOT_ICCID).unwrap())
+            .to_vec()
+            .into();
+        h.pol = None;
+        pp.encode().unwrap()
+    };
+    let keys = esim_crypto::scp03::StaticKeys::new(
+        0x30,
+        SecretKey::new(&[0x11; 16]),
+        SecretKey::new(&[0x22; 16]),
+        SecretKey::new(&[0x33; 16]),
+    )
+    .unwrap();
+    let card = Arc::new(Card(Mutex::new(
+        Euicc::with_bootstrap_profile(
+            &issued,
+            CardConfig {
+                memory_capacity: 200_000,
+                default_isdp_quota: 40_000,
+            },
+            &boot_pkg,
+            keys,
+        )
+        .unwrap(),
+    )));
+    let one = side(
+        "smsr1",
+        store1,
+        &card,
+        0x41,
+        GpIdentity {
+            certificate: p.smsr.cert.clone(),
+            key: p.smsr.key.clone(),
+        },
+    );
+    let two = side("smsr2", store2, &card, 0x42, smsr2_gp);
+    let to_two = Arc::new(Link {
+        inner: Arc::new(LocalClient::new(
+            two.smsr.clone(),
+            caller("smsr1", role::SM_SR),
+        )),
+        fault: Mutex::new(Fault::None),
+    });
+    let to_one = Arc::new(Link {
+        inner: Arc::new(LocalClient::new(
+            one.smsr.clone(),
+            caller("smsr2", role::SM_SR),
+        )),
+        fault: Mutex::new(Fault::None),
+    });
+    one.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr2".to_owned(),
+        to_two.clone() as Arc<dyn FunctionClient>,
+    )]));
+    two.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr1".to_owned(),
+        to_one.clone() as Arc<dyn FunctionClient>,
+    )]));
+    let boot = Iccid::parse(BOOT_ICCID).unwrap();
+    let record = esim_store::ProfileRecord {
+        eid: issued.eid.clone(),
+        iccid: boot.clone(),
+        isd_p_aid: Aid::isd_p(Tar([0, 0, 0x10])),
+        mno_id: "mno1".into(),
+        smdp_id: "smdp1".into(),
+        profile_type: "bootstrap".into(),
+        state: esim_store::ProfileState::Enabled,
+        fallback: true,
+        subscription_address: Default::default(),
+        pol2: None,
+        allocated_memory: 0,
+        free_memory: 0,
+        updated_at: Timestamp(0),
+    };
+    let st = one
+        .smsr
+        .register_eis_with(
+            &caller(&p.eum.id, role::EUM),
+            &issued.eis,
+            &Registration {
+                msisdn: Some("4912345".into()),
+                profiles: vec![record],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(st.is_executed(), "{st:?}");
+    Env {
+        one,
+        two,
+        card,
+        eid: issued.eid.clone(),
+        issued,
+        boot,
+        to_two,
+        to_one,
+        calls: Default::default(),
+    }
+}
+
+fn status(v: &Value) -> Status {
+    esim_service::status_of(v).expect("status").status
+}
+
+fn codes(v: &Value) -> (String, String) {
+    let d = esim_service::status_of(v)
+        .expect("status")
+        .status_code_data
+        .expect("status code data");
+    (d.subject_code, d.reason_code)
+}
+
+impl Env {
+    async fn call(&self, at: &Side, who: &Caller, f: Function, body: Value) -> Value {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let j = json!({
+            "Header": {
+                "FunctionRequesterIdentifier": who.id,
+                "FunctionCallIdentifier": format!("c{n}"),
+                "ValidityPeriod": 600,
+            },
+            "Body": body,
+        });
+        let req = decode_request(f, &j.to_string()).unwrap();
+        match at
+            .smsr
+            .call(who, req, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            CallOutcome::Done(v) => v,
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    async fn prepare(&self) -> Value {
+        self.call(
+            &self.two,
+            &mno1(),
+            Function::Es4PrepareSmsrChange,
+            json!({"Eid": self.eid, "CurrentSMSRid": "smsr1"}),
+        )
+        .await
+    }
+
+    async fn change(&self) -> Value {
+        self.call(
+            &self.one,
+            &mno1(),
+            Function::Es4SmsrChange,
+            json!({"Eid": self.eid, "Target-Smsr-id": "smsr2"}),
+        )
+        .await
+    }
+
+    fn kvns80(&self) -> Vec<u8> {
+        self.card.0.lock().unwrap().scp80_kvns()
+    }
+
+    fn kvns81(&self) -> Vec<u8> {
+        self.card
+            .0
+            .lock()
+            .unwrap()
+            .scp81_keysets()
+            .iter()
+            .map(|k| k.kvn)
+            .collect()
+    }
+
+    async fn audit(&self, at: &Side) -> Value {
+        self.call(at, &mno1(), Function::Es4AuditEis, json!({"Eid": self.eid}))
+            .await
+    }
+}
+
+async fn sqlite() -> Arc<dyn Store> {
+    Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap())
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+fn smsr2_gp() -> GpIdentity {
+    pkis().smsr2.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+async fn change_succeeds(store1: Arc<dyn Store>, store2: Arc<dyn Store>) {
+    let e = env(store1, store2, smsr2_gp()).await;
+    assert_eq!(e.kvns80(), vec![0x01]);
+    assert_eq!(e.kvns81(), vec![0x40]);
+    // Before: SM-SR1 reaches the card, SM-SR2 does not know it.
+    assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+    let r = e.prepare().await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    // The card: SM-SR2's keysets only (new KVNs), SM-SR1's deleted.
+    assert_eq!(e.kvns80(), vec![0x02]);
+    assert_eq!(e.kvns81(), vec![0x41]);
+    // SM-SR1 forgot the eUICC; SM-SR2 holds it with its own keysets (sealed under its key).
+    assert!(e.one.store.get_eis(&e.eid).await.is_err());
+    assert!(
+        e.one
+            .store
+            .keysets(&e.eid)
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let rec = e.two.store.get_eis(&e.eid).await.unwrap();
+    assert_eq!(rec.smsr_id, "smsr2");
+    assert_eq!(rec.locked_by, None);
+    assert_eq!(rec.additional_properties["msisdn"], "4912345");
+    let ks = e.two.store.keysets(&e.eid).await.unwrap();
+    let mut kvns: Vec<u8> = ks.iter().map(|k| k.kvn).collect();
+    kvns.sort();
+    assert_eq!(kvns, vec![0x02, 0x41]);
+    // The relayed card steps ran at SM-SR1, the deletion at SM-SR2 with the new keys.
+    assert_eq!(e.one.exec.runs("authenticate-smsr"), 2);
+    assert_eq!(e.one.exec.runs("create-keyset"), 2);
+    assert_eq!(e.two.exec.runs("finalise-handover"), 1);
+    // SM-SR2 now manages the card: GetEIS and AuditEIS for the Profile's MNO.
+    let r = e
+        .call(&e.two, &mno1(), Function::Es4GetEis, json!({"Eid": e.eid}))
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(r["Body"]["Eis"]["Smsr-id"], "smsr2");
+    assert_eq!(r["Body"]["Eis"]["ProfileInfo"][0]["Iccid"], e.boot.as_str());
+    let r = e.audit(&e.two).await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(e.two.exec.runs("audit"), 1);
+    // SM-SR1 can no longer do anything with it.
+    let r = e.audit(&e.one).await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    // The operator was notified by SM-SR2.
+    let n = e.two.cb.notifications("mno1");
+    assert!(
+        n.iter()
+            .any(|r| r.function() == Function::Es4HandleSmsrChangeNotification),
+        "{n:?}"
+    );
+    // The card's EIS certificate is unchanged (same ECASD).
+    assert_eq!(rec.eid, e.issued.eid, "the EIS moved for the same eUICC");
+}
+
+#[tokio::test]
+async fn smsr_change_memory_stores() {
+    change_succeeds(memory(), memory()).await;
+}
+
+#[tokio::test]
+async fn smsr_change_sqlite_and_memory() {
+    change_succeeds(sqlite().await, memory()).await;
+}
+
+#[tokio::test]
+async fn change_without_preparation_is_refused_and_unlocks() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1.1".into(), "1.2".into()));
+    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert_eq!(e.kvns80(), vec![0x01]);
+    assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+}
+
+#[tokio::test]
+async fn certificate_from_another_ci_is_refused_by_the_card() {
+    let other = &pkis().other.smsr;
+    let e = env(
+        memory(),
+        memory(),
+        GpIdentity {
+            certificate: other.cert.clone(),
+            key: other.key.clone(),
+        },
+    )
+    .await;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    // The card answered 6982 to 3A01.
+    let msg = esim_service::status_of(&r)
+        .unwrap()
+        .status_code_data
+        .unwrap()
+        .message
+        .unwrap_or_default();
+    assert!(msg.contains("6982"), "{msg}");
+    assert_eq!(e.kvns80(), vec![0x01]);
+    assert_eq!(e.kvns81(), vec![0x40]);
+    assert!(e.two.store.get_eis(&e.eid).await.is_err());
+    // Unlocked: SM-SR1 still manages the card.
+    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+}
+
+#[tokio::test]
+async fn receipt_mismatch_is_refused() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    *e.to_one.fault.lock().unwrap() = Fault::TamperReceipt;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1".into(), "6.1".into()));
+    // Not committed: SM-SR2 has nothing, SM-SR1 keeps the eUICC and reaches it.
+    assert!(e.two.store.get_eis(&e.eid).await.is_err());
+    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert!(e.kvns80().contains(&0x01));
+    assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+}
+
+#[tokio::test]
+async fn locked_euicc_refuses_change_and_card_procedures() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    let mut rec = e.one.store.get_eis(&e.eid).await.unwrap();
+    rec.locked_by = Some(OperationId::random().unwrap());
+    e.one.store.update_eis(&rec).await.unwrap();
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1.1".into(), "3.7".into()));
+    let r = e.audit(&e.one).await;
+    assert_eq!(codes(&r), ("8.1.1".into(), "3.7".into()));
+    // Nothing reached the card or SM-SR2.
+    assert_eq!(e.one.exec.runs("authenticate-smsr"), 0);
+    assert!(e.two.store.get_eis(&e.eid).await.is_err());
+    // ES7 relays are refused to an SM-SR that is not the target of a running change.
+    let r = e
+        .call(
+            &e.one,
+            &caller("smsr2", role::SM_SR),
+            Function::Es7AuthenticateSmsr,
+            json!({"Eid": e.eid, "SmsrCertificate": hex::encode_upper(pkis().smsr2.certificate.encode())}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.1.1".into(), "1.2".into()));
+}
+
+#[tokio::test]
+async fn retry_after_the_commit_point_answers_a_warning() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    *e.to_two.fault.lock().unwrap() = Fault::LoseHandoverAnswer;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    // SM-SR2 took the eUICC over, but SM-SR1 never heard: it fails and unlocks.
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.7".into(), "5.1".into()));
+    assert_eq!(e.two.store.get_eis(&e.eid).await.unwrap().smsr_id, "smsr2");
+    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert_eq!(e.kvns80(), vec![0x02]);
+    let relayed = e.one.exec.runs("create-keyset");
+    // The operator retries: recognised, answered with a warning, nothing repeated on the card.
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::ExecutedWithWarning, "{r}");
+    assert_eq!(e.one.exec.runs("create-keyset"), relayed);
+    assert_eq!(e.one.exec.runs("authenticate-smsr"), relayed);
+    assert!(e.one.store.get_eis(&e.eid).await.is_err());
+    assert_eq!(e.kvns80(), vec![0x02]);
+    assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
+}
+
+#[tokio::test]
+async fn es7_needs_role_sm_sr() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": "x"},
+        "Body": {"Eid": e.eid, "SmsrCertificate": "7F2100"},
+    });
+    let req = decode_request(Function::Es7AuthenticateSmsr, &j.to_string()).unwrap();
+    let err = e
+        .one
+        .smsr
+        .call(&mno1(), req, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, esim_service::ServiceError::Forbidden(_)),
+        "{err}"
+    );
+    let _ = e.issued.eid.clone();
+    let _: &dyn Sealer = e.one.exec.sealer.as_ref();
+}
