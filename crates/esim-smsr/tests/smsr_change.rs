@@ -11,20 +11,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use esim_apdu::apdu::{CommandApdu, ResponseApdu};
 use esim_apdu::etsi102226::{CommandScript, ResponseScript};
+use esim_apdu::gp::sgp02::{Es5Command, Notification};
 use esim_codec::{Aid, Eid, Iccid, Tar};
 use esim_crypto::cert::{CertType, Date};
 use esim_crypto::ec::KeyPair;
 use esim_crypto::pki::{self, EuiccParams, IssuedEuicc, PkiParams, TestPki};
 use esim_crypto::primitives::SecretKey;
 use esim_crypto::x509::ValidityDays;
-use esim_euicc::card::{CardConfig, Euicc};
+use esim_euicc::card::{Action, CardConfig, Euicc, ScriptStatus};
+use esim_euicc::registry::LifeCycle;
 use esim_proto::common::Status;
 use esim_proto::function::{AnyRequest, Function, decode_request};
+use esim_proto::smdp::{AwaitingIsdpCreated, Config, DownloadParams, Next, Outgoing};
 use esim_service::{
     CallOutcome, Callback, Callbacks, Caller, ClientError, FunctionClient, FunctionService,
     LocalClient, role,
 };
-use esim_smsr::delivery::{DeliveryError, Es5Executor, Es5Job, Es5Outcome, JobPayload, JobTarget};
+use esim_smsr::delivery::{
+    DeliveryError, Es5Executor, Es5Job, Es5Outcome, JobPayload, JobTarget, NotificationSink,
+};
 use esim_smsr::{GpIdentity, Registration, Smsr, SmsrConfig};
 use esim_store::{
     AesSealer, KeysetKind, MemoryStore, OperationId, Sealer, SqliteStore, Store, Timestamp,
@@ -168,8 +173,24 @@ fn run_job(card: &mut Euicc, job: &Es5Job) -> Es5Outcome {
                 },
             }
         }
-        _ => Es5Outcome::Unreachable {
-            reason: "not used here".into(),
+        (target, JobPayload::Raw(h)) => {
+            let aid = match target {
+                JobTarget::IsdP(a) => Some(a),
+                JobTarget::IsdR => None,
+            };
+            let out = card.admin_script(aid, &hex::decode(h).unwrap());
+            if out.status != ScriptStatus::Ok {
+                return Es5Outcome::Unreachable {
+                    reason: out.status.header_value().into(),
+                };
+            }
+            Es5Outcome::Completed {
+                responses: Vec::new(),
+                data: out.response,
+            }
+        }
+        (JobTarget::IsdP(_), JobPayload::Apdus(_)) => Es5Outcome::Unreachable {
+            reason: "APDUs to an ISD-P".into(),
         },
     }
 }
@@ -506,6 +527,151 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Downloads a Profile through SM-SR2's ES3 (driven by the real SM-DP machine), which needs
+    /// SM-SR2's keys on the card for every step.
+    async fn download_at_two(&self, tar: u8, iccid: &Iccid) {
+        let p = &pkis().pki;
+        let mut pp = esim_saip::ProfilePackage::decode(
+            &std::fs::read(
+                esim_vectors::saip_files()
+                    .into_iter()
+                    .find(|p| p.file_name().is_some_and(|n| n == "TS48V1-A-UNIQUE.der"))
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let h = pp.header_mut().unwrap();
+        h.iccid = esim_saip::access::iccid_to_header_bcd(iccid)
+            .to_vec()
+            .into();
+        h.pol = None;
+        let aid = Aid::isd_p(Tar([0, 0, tar]));
+        let params = DownloadParams {
+            isdp_aid: aid.clone(),
+            iccid: iccid.clone(),
+            signing_key: p.smdp.key.clone(),
+            certificate: p.smdp.cert.clone(),
+            ecasd_key: self.issued.ecasd_cert.public_key().clone(),
+            package: pp.encode().unwrap(),
+            config: Config::default(),
+        };
+        let smdp = caller("smdp1", role::SM_DP);
+        let (state, _) = AwaitingIsdpCreated::start(params).unwrap();
+        let r = self
+            .call(
+                &self.two,
+                &smdp,
+                Function::Es3CreateIsdp,
+                json!({"Eid": self.eid, "Iccid": iccid, "Mno-id": "mno1", "RequiredMemory": 40000}),
+            )
+            .await;
+        assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+        let got: Aid = serde_json::from_value(r["Body"]["Isd-p-aid"].clone()).unwrap();
+        assert_eq!(got, aid);
+        let rapdu = ResponseApdu::decode(
+            &hex::decode(r["Body"]["EuiccResponseData"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let send = |sd: Aid, data: Vec<u8>| {
+            let smdp = smdp.clone();
+            async move {
+                let r = self
+                    .call(
+                        &self.two,
+                        &smdp,
+                        Function::Es3SendData,
+                        json!({"Eid": self.eid, "Sd-aid": sd, "Data": hex::encode_upper(data)}),
+                    )
+                    .await;
+                assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+                hex::decode(r["Body"]["EuiccResponseData"].as_str().unwrap()).unwrap()
+            }
+        };
+        let isd_r = |cmds: Vec<CommandApdu>| {
+            let script = CommandScript::of_apdus(cmds).encode().unwrap();
+            let send = &send;
+            async move {
+                let resp = send(Aid::isd_r(), script).await;
+                ResponseScript::decode(&resp)
+                    .unwrap()
+                    .responses()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            }
+        };
+        let mut next = state.handle(&got, &rapdu).unwrap();
+        loop {
+            next = match next {
+                Next::AwaitingChallenge(s, Outgoing::IsdRApdus(cmds)) => {
+                    s.handle(&isd_r(cmds).await).unwrap()
+                }
+                Next::AwaitingReceipt(s, Outgoing::IsdRApdus(cmds)) => {
+                    s.handle(&isd_r(cmds).await).unwrap()
+                }
+                Next::AwaitingInitUpdate(s, Outgoing::IsdPData { isdp_aid, data }) => {
+                    s.handle(&send(isdp_aid, data).await).unwrap()
+                }
+                Next::Downloading(s, Outgoing::IsdPData { isdp_aid, data }) => {
+                    s.handle(&send(isdp_aid, data).await).unwrap()
+                }
+                Next::Completed(_) => break,
+                other => panic!("download did not complete: {other:?}"),
+            };
+        }
+        let r = self
+            .call(
+                &self.two,
+                &smdp,
+                Function::Es3ProfileDownloadCompleted,
+                json!({"Eid": self.eid, "Iccid": iccid, "ProfileType": "test",
+                       "SubscriptionAddress": {"Msisdn": "123456"}, "pol2": {}}),
+            )
+            .await;
+        assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    }
+
+    /// The device attaches after the REFRESH; the card's notifications go to `at` and are
+    /// confirmed (`3A08`), as the delivery does.
+    async fn attach_and_confirm(&self, at: &Side) {
+        let ns: Vec<(Notification, u16)> = {
+            let mut card = self.card.0.lock().unwrap();
+            card.network_attach(true);
+            std::iter::from_fn(|| card.poll_action())
+                .filter_map(|a| match a {
+                    Action::SendNotification {
+                        sequence,
+                        notification,
+                        ..
+                    } => Some((Notification::decode(&notification).unwrap(), sequence)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(!ns.is_empty());
+        for (n, seq) in ns {
+            at.smsr.on_notification(&self.eid, n, seq).await.unwrap();
+            let cmds = Es5Command::NotificationConfirmation { sequence: seq }
+                .to_commands(255)
+                .unwrap();
+            let script = CommandScript::of_apdus(cmds).encode().unwrap();
+            self.card.0.lock().unwrap().admin_script(None, &script);
+        }
+    }
+
+    fn card_state(&self, tar: u8) -> Option<LifeCycle> {
+        let aid = Aid::isd_p(Tar([0, 0, tar]));
+        self.card
+            .0
+            .lock()
+            .unwrap()
+            .registry()
+            .get(&aid)
+            .map(|p| p.state)
+    }
+}
+
 async fn sqlite() -> Arc<dyn Store> {
     Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap())
 }
@@ -576,6 +742,33 @@ async fn change_succeeds(store1: Arc<dyn Store>, store2: Arc<dyn Store>) {
             .any(|r| r.function() == Function::Es4HandleSmsrChangeNotification),
         "{n:?}"
     );
+    // SM-SR2 downloads, enables and disables a Profile with its new keys.
+    let a = Iccid::parse("89019990001234567802").unwrap();
+    e.download_at_two(0x11, &a).await;
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Disabled));
+    let r = e
+        .call(
+            &e.two,
+            &mno1(),
+            Function::Es4EnableProfile,
+            json!({"Eid": e.eid, "Iccid": a}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Enabled));
+    assert_eq!(e.card_state(0x10), Some(LifeCycle::Disabled));
+    e.attach_and_confirm(&e.two).await;
+    let r = e
+        .call(
+            &e.two,
+            &mno1(),
+            Function::Es4DisableProfile,
+            json!({"Eid": e.eid, "Iccid": a}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(e.card_state(0x11), Some(LifeCycle::Disabled));
+    assert_eq!(e.card_state(0x10), Some(LifeCycle::Enabled));
     // The card's EIS certificate is unchanged (same ECASD).
     assert_eq!(rec.eid, e.issued.eid, "the EIS moved for the same eUICC");
 }
