@@ -783,46 +783,47 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
         }
     };
     register(run, eis, &keys).await?;
-    // Step 6: SM-SR1's keysets are deleted through the new keys.
+    // Step 6: SM-SR1's keysets are deleted through the new keys, one ES5 job per KVN (a card
+    // stops a script at the first error, and each deletion must be tried).
     let old: Vec<u8> = plan_field(run, "old").unwrap_or_default();
-    let cmds: Vec<_> = old
-        .iter()
-        .map(|kvn| {
-            esim_apdu::apdu::CommandApdu::new(0x80, 0xE4, 0x00, 0x00)
-                .with_data(vec![0xD2, 0x01, *kvn])
-        })
-        .collect();
-    let mut warning = None;
-    if !cmds.is_empty() {
+    let mut failures = Vec::new();
+    for kvn in old {
+        let cmd = esim_apdu::apdu::CommandApdu::new(0x80, 0xE4, 0x00, 0x00)
+            .with_data(vec![0xD2, 0x01, kvn]);
         let out = run
-            .es5(&eid, "finalise-handover", JobTarget::IsdR, apdus(&cmds)?)
+            .es5(
+                &eid,
+                &format!("finalise-handover-{kvn:02x}"),
+                JobTarget::IsdR,
+                apdus(&[cmd])?,
+            )
             .await;
-        let ok = match &out {
-            Ok(Es5Outcome::Completed { responses, .. }) => responses
-                .iter()
-                .all(|r| r.sw.is_success() || r.sw.to_u16() == 0x6A88),
-            _ => false,
+        // A keyset already gone (`6A88`, e.g. a deletion re-sent after a restart) counts as
+        // deleted.
+        let sw = match &out {
+            Ok(Es5Outcome::Completed { responses, .. }) => responses.last().map(|r| r.sw.to_u16()),
+            Ok(Es5Outcome::CardError { sw, .. }) => Some(*sw),
+            _ => None,
         };
-        if !ok {
-            let why = match out {
-                Ok(Es5Outcome::CardError { sw, .. }) => format!("SW {sw:04X}"),
-                Ok(Es5Outcome::Completed { responses, .. }) => responses
-                    .iter()
-                    .map(|r| format!("{:04X}", r.sw.to_u16()))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                Ok(o) => format!("{o:?}"),
-                Err(RunErr::Respond(s)) => s
-                    .status_code_data
+        match (sw, out) {
+            (Some(0x9000 | 0x6A88), _) => {}
+            (Some(sw), _) => failures.push(format!("{kvn:02X}: SW {sw:04X}")),
+            (None, Ok(o)) => failures.push(format!("{kvn:02X}: {o:?}")),
+            (None, Err(RunErr::Respond(s))) => failures.push(format!(
+                "{kvn:02X}: {}",
+                s.status_code_data
                     .and_then(|d| d.message)
-                    .unwrap_or_default(),
-                Err(e @ RunErr::Lost(_)) => return Err(e),
-            };
-            warning = Some(format!(
-                "the previous SM-SR's keysets could not be deleted from the card ({why})"
-            ));
+                    .unwrap_or_default()
+            )),
+            (None, Err(e @ RunErr::Lost(_))) => return Err(e),
         }
     }
+    let warning = (!failures.is_empty()).then(|| {
+        format!(
+            "the previous SM-SR's keysets could not all be deleted from the card ({})",
+            failures.join(", ")
+        )
+    });
     notify_operators(&inner, &eid).await;
     Ok(match warning {
         Some(w) => run.status(FunctionExecutionStatus::warning(

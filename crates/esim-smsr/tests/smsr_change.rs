@@ -115,6 +115,8 @@ struct KeyedExecutor {
     sealer: Arc<AesSealer>,
     memo: Mutex<HashMap<(String, String), Es5Outcome>>,
     runs: Mutex<Vec<String>>,
+    /// After running a job of this step, never answer (the SM-SR dies while waiting).
+    hang_after: Mutex<Option<String>>,
 }
 
 impl KeyedExecutor {
@@ -217,6 +219,10 @@ impl Es5Executor for KeyedExecutor {
         let outcome = run_job(&mut self.card.0.lock().unwrap(), &job);
         self.runs.lock().unwrap().push(job.step.clone());
         self.memo.lock().unwrap().insert(key, outcome.clone());
+        let hang = self.hang_after.lock().unwrap().as_deref() == Some(job.step.as_str());
+        if hang {
+            std::future::pending::<()>().await;
+        }
         Ok(outcome)
     }
 }
@@ -288,6 +294,47 @@ impl FunctionClient for Link {
     }
 }
 
+/// An ES7 client that, like an HTTP client in front of replicas, asks whichever SM-SR instance
+/// is current, polling a pending operation with short waits (so an instance can die between
+/// two polls).
+#[derive(Debug)]
+struct Polling {
+    target: Mutex<Arc<Smsr>>,
+    caller: Caller,
+}
+
+#[async_trait]
+impl FunctionClient for Polling {
+    async fn call(&self, request: &AnyRequest, limit: Duration) -> Result<Value, ClientError> {
+        let refused = |e: esim_service::ServiceError| ClientError::Refused {
+            status: 0,
+            message: e.to_string(),
+        };
+        let start = std::time::Instant::now();
+        let smsr = self.target.lock().unwrap().clone();
+        let mut o = smsr
+            .call(&self.caller, request.clone(), Duration::from_millis(100))
+            .await
+            .map_err(refused)?;
+        drop(smsr);
+        loop {
+            match o {
+                CallOutcome::Done(v) => return Ok(v),
+                CallOutcome::Pending { operation_id, .. } => {
+                    if start.elapsed() > limit {
+                        return Err(ClientError::Timeout(limit));
+                    }
+                    let smsr = self.target.lock().unwrap().clone();
+                    o = smsr
+                        .outcome(&self.caller, &operation_id, Duration::from_millis(100))
+                        .await
+                        .map_err(refused)?;
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Environment.
 
@@ -316,6 +363,7 @@ fn side(id: &str, store: Arc<dyn Store>, card: &Arc<Card>, seal: u8, gp: GpIdent
     let p = &pkis().pki;
     let mut c = SmsrConfig::new(id, p.ci.cert.clone(), vec![p.eum.cert.clone()]);
     c.poll_interval = Duration::from_millis(50);
+    c.lease_ms = 1500;
     c.gp_identity = Some(gp);
     let s = sealer(seal);
     let exec = Arc::new(KeyedExecutor {
@@ -324,6 +372,7 @@ fn side(id: &str, store: Arc<dyn Store>, card: &Arc<Card>, seal: u8, gp: GpIdent
         sealer: s.clone(),
         memo: Mutex::default(),
         runs: Mutex::default(),
+        hang_after: Mutex::default(),
     });
     let cb = Arc::new(Recorder::default());
     let smsr = Arc::new(Smsr::new(c, store.clone(), s, exec.clone(), cb.clone()).unwrap());
@@ -721,7 +770,8 @@ async fn change_succeeds(store1: Arc<dyn Store>, store2: Arc<dyn Store>) {
     // The relayed card steps ran at SM-SR1, the deletion at SM-SR2 with the new keys.
     assert_eq!(e.one.exec.runs("authenticate-smsr"), 2);
     assert_eq!(e.one.exec.runs("create-keyset"), 2);
-    assert_eq!(e.two.exec.runs("finalise-handover"), 1);
+    assert_eq!(e.two.exec.runs("finalise-handover-01"), 1);
+    assert_eq!(e.two.exec.runs("finalise-handover-40"), 1);
     // SM-SR2 now manages the card: GetEIS and AuditEIS for the Profile's MNO.
     let r = e
         .call(&e.two, &mno1(), Function::Es4GetEis, json!({"Eid": e.eid}))
@@ -911,4 +961,100 @@ async fn es7_needs_role_sm_sr() {
     );
     let _ = e.issued.eid.clone();
     let _: &dyn Sealer = e.one.exec.sealer.as_ref();
+}
+
+#[tokio::test]
+async fn new_smsr_dies_after_the_commit_point_and_another_instance_finishes() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    let polling = Arc::new(Polling {
+        target: Mutex::new(e.two.smsr.clone()),
+        caller: caller("smsr1", role::SM_SR),
+    });
+    e.one.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr2".to_owned(),
+        polling.clone() as Arc<dyn FunctionClient>,
+    )]));
+    *e.two.exec.hang_after.lock().unwrap() = Some("finalise-handover-40".into());
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    // SMSRChange runs in the background at SM-SR1.
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": "change-1",
+                   "ValidityPeriod": 600},
+        "Body": {"Eid": e.eid, "Target-Smsr-id": "smsr2"},
+    });
+    let req = decode_request(Function::Es4SmsrChange, &j.to_string()).unwrap();
+    let o = e
+        .one
+        .smsr
+        .call(&mno1(), req, Duration::from_millis(10))
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = o else {
+        panic!("{o:?}")
+    };
+    // SM-SR2 committed, registered and deleted the old keysets, then died before answering.
+    for _ in 0..600 {
+        if e.two.exec.runs("finalise-handover-40") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.two.exec.runs("finalise-handover-40"), 1);
+    assert_eq!(e.kvns80(), vec![0x02]);
+    let store2 = e.two.store.clone();
+    let Env {
+        one,
+        two,
+        card,
+        to_two,
+        ..
+    } = e;
+    drop(to_two);
+    let gp = smsr2_gp();
+    let new_two = side("smsr2", store2, &card, 0x42, gp);
+    *polling.target.lock().unwrap() = new_two.smsr.clone();
+    drop(two);
+    // The new instance takes the operation over once the dead one's lease ran out.
+    let mut resumed = 0;
+    for _ in 0..200 {
+        resumed += new_two.smsr.resume_once().await.unwrap();
+        if resumed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resumed > 0);
+    let r = match one
+        .smsr
+        .outcome(&mno1(), &operation_id, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        CallOutcome::Done(v) => v,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    // The key establishment was not repeated; the deletion was re-sent (6A88 = done).
+    assert_eq!(one.exec.runs("create-keyset"), 2);
+    assert_eq!(new_two.exec.runs("finalise-handover-01"), 1);
+    assert_eq!(new_two.exec.runs("finalise-handover-40"), 1);
+    {
+        let c = card.0.lock().unwrap();
+        assert_eq!(c.scp80_kvns(), vec![0x02]);
+        assert!(c.scp81_psk(0x40).is_none() && c.scp81_psk(0x41).is_some());
+    }
+    assert!(one.store.get_eis(&card_eid(&card)).await.is_err());
+    let rec = new_two.store.get_eis(&card_eid(&card)).await.unwrap();
+    assert_eq!(rec.smsr_id, "smsr2");
+    assert!(
+        new_two
+            .cb
+            .notifications("mno1")
+            .iter()
+            .any(|r| r.function() == Function::Es4HandleSmsrChangeNotification)
+    );
+}
+
+fn card_eid(card: &Arc<Card>) -> Eid {
+    card.0.lock().unwrap().eid().clone()
 }
