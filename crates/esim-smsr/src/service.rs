@@ -437,7 +437,9 @@ fn request_eid(v: &serde_json::Value) -> Option<Eid> {
     let s = body
         .get("Eid")
         .and_then(|e| e.as_str())
-        .or_else(|| body.get("Eis")?.get("eumSignedInfo")?.get("eid")?.as_str())?;
+        .or_else(|| body.get("Eis")?.get("eumSignedInfo")?.get("eid")?.as_str())
+        // ES7.HandoverEUICC carries the protocol EIS (digest §4.1 names).
+        .or_else(|| body.get("Eis")?.get("EumSignedInfo")?.get("Eid")?.as_str())?;
     Eid::parse(s).ok()
 }
 

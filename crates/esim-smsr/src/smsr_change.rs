@@ -835,8 +835,8 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
     })
 }
 
-/// `ES4.HandleSMSRChangeNotification` (EIS public view with the new `Smsr-id`) to the MNO of
-/// every Profile on the eUICC.
+/// `HandleSMSRChangeNotification` (the party's view of the EIS, with the new `Smsr-id`) to the
+/// MNO (ES4) and the SM-DP (ES3) of every Profile on the eUICC.
 async fn notify_operators(inner: &Inner, eid: &Eid) {
     let (rec, profiles) = match (
         inner.store.get_eis(eid).await,
@@ -845,12 +845,20 @@ async fn notify_operators(inner: &Inner, eid: &Eid) {
         (Ok(r), Ok(p)) => (r, p),
         _ => return,
     };
-    let mut mnos: Vec<String> = profiles.iter().map(|p| p.mno_id.clone()).collect();
-    mnos.sort();
-    mnos.dedup();
-    for mno in mnos.into_iter().filter(|m| !m.is_empty()) {
-        let Ok(view) = crate::ops::eis_view(inner, &Access::Mno(mno.clone()), &rec, &profiles)
-        else {
+    let mut parties: Vec<(String, bool)> = profiles
+        .iter()
+        .flat_map(|p| [(p.mno_id.clone(), true), (p.smdp_id.clone(), false)])
+        .filter(|(id, _)| !id.is_empty())
+        .collect();
+    parties.sort();
+    parties.dedup();
+    for (party, is_mno) in parties {
+        let access = if is_mno {
+            Access::Mno(party.clone())
+        } else {
+            Access::Smdp(party.clone())
+        };
+        let Ok(view) = crate::ops::eis_view(inner, &access, &rec, &profiles) else {
             return;
         };
         let Ok(id) = OperationId::random() else {
@@ -866,9 +874,13 @@ async fn notify_operators(inner: &Inner, eid: &Eid) {
         ) else {
             return;
         };
-        let msg = Callback::Notification(AnyRequest::Es4HandleSmsrChangeNotification(r));
-        if let Err(e) = inner.callbacks.deliver(&mno, msg).await {
-            tracing::warn!(party = mno, error = %e, "SM-SR change notification failed");
+        let msg = Callback::Notification(if is_mno {
+            AnyRequest::Es4HandleSmsrChangeNotification(r)
+        } else {
+            AnyRequest::Es3HandleSmsrChangeNotification(r)
+        });
+        if let Err(e) = inner.callbacks.deliver(&party, msg).await {
+            tracing::warn!(party, error = %e, "SM-SR change notification failed");
         }
     }
 }

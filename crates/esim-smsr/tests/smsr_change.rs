@@ -269,11 +269,49 @@ enum Fault {
 struct Link {
     inner: Arc<dyn FunctionClient>,
     fault: Mutex<Fault>,
+    /// While a HandoverEUICC is on its way, ask this SM-SR (the current one) for an AuditEIS
+    /// and a second SMSRChange of the eUICC, and keep the answers.
+    probe: Mutex<Option<(Arc<Smsr>, Eid)>>,
+    probed: Mutex<Vec<Value>>,
+}
+
+async fn probe_call(smsr: &Smsr, f: Function, fcid: &str, body: Value) -> Value {
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": fcid},
+        "Body": body,
+    });
+    let req = decode_request(f, &j.to_string()).unwrap();
+    match smsr
+        .call(&mno1(), req, Duration::from_secs(30))
+        .await
+        .unwrap()
+    {
+        CallOutcome::Done(v) => v,
+        other => panic!("{other:?}"),
+    }
 }
 
 #[async_trait]
 impl FunctionClient for Link {
     async fn call(&self, request: &AnyRequest, limit: Duration) -> Result<Value, ClientError> {
+        let probe = self.probe.lock().unwrap().take();
+        if let (Some((smsr, eid)), Function::Es7HandoverEuicc) = (probe, request.function()) {
+            let a = probe_call(
+                &smsr,
+                Function::Es4AuditEis,
+                "probe-audit",
+                json!({"Eid": eid}),
+            )
+            .await;
+            let c = probe_call(
+                &smsr,
+                Function::Es4SmsrChange,
+                "probe-change",
+                json!({"Eid": eid, "Target-Smsr-id": "smsr2"}),
+            )
+            .await;
+            self.probed.lock().unwrap().extend([a, c]);
+        }
         let mut v = self.inner.call(request, limit).await?;
         let mut fault = self.fault.lock().unwrap();
         match (*fault, request.function()) {
@@ -441,6 +479,8 @@ async fn env(store1: Arc<dyn Store>, store2: Arc<dyn Store>, smsr2_gp: GpIdentit
             caller("smsr1", role::SM_SR),
         )),
         fault: Mutex::new(Fault::None),
+        probe: Mutex::default(),
+        probed: Mutex::default(),
     });
     let to_one = Arc::new(Link {
         inner: Arc::new(LocalClient::new(
@@ -448,6 +488,8 @@ async fn env(store1: Arc<dyn Store>, store2: Arc<dyn Store>, smsr2_gp: GpIdentit
             caller("smsr2", role::SM_SR),
         )),
         fault: Mutex::new(Fault::None),
+        probe: Mutex::default(),
+        probed: Mutex::default(),
     });
     one.smsr.set_peer_smsrs(HashMap::from([(
         "smsr2".to_owned(),
@@ -744,8 +786,16 @@ async fn change_succeeds(store1: Arc<dyn Store>, store2: Arc<dyn Store>) {
     assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
     let r = e.prepare().await;
     assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    *e.to_two.probe.lock().unwrap() = Some((e.one.smsr.clone(), e.eid.clone()));
     let r = e.change().await;
     assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    // While it ran, the eUICC was locked at SM-SR1: no card procedure, no second change.
+    let probed = e.to_two.probed.lock().unwrap().clone();
+    assert_eq!(probed.len(), 2);
+    for p in &probed {
+        assert_eq!(codes(p), ("8.1.1".into(), "3.7".into()), "{p}");
+    }
+    assert_eq!(e.one.exec.runs("audit"), 1);
     // The card: SM-SR2's keysets only (new KVNs), SM-SR1's deleted.
     assert_eq!(e.kvns80(), vec![0x02]);
     assert_eq!(e.kvns81(), vec![0x41]);
@@ -790,6 +840,12 @@ async fn change_succeeds(store1: Arc<dyn Store>, store2: Arc<dyn Store>) {
     assert!(
         n.iter()
             .any(|r| r.function() == Function::Es4HandleSmsrChangeNotification),
+        "{n:?}"
+    );
+    let n = e.two.cb.notifications("smdp1");
+    assert!(
+        n.iter()
+            .any(|r| r.function() == Function::Es3HandleSmsrChangeNotification),
         "{n:?}"
     );
     // SM-SR2 downloads, enables and disables a Profile with its new keys.
