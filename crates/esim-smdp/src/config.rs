@@ -40,7 +40,8 @@ pub struct SmdpConfig {
 
 impl SmdpConfig {
     /// A configuration with the default timing (ValidityPeriod 1 h, ES3 limit 120 s, lease
-    /// 300 s, poll every 5 s) and a random replica identifier.
+    /// 30 s renewed every 10 s while an ES3 call runs, poll every 5 s) and a random replica
+    /// identifier.
     pub fn new(
         smdp_id: &str,
         signing_key: KeyPair,
@@ -60,7 +61,7 @@ impl SmdpConfig {
             validity_period: ValidityPeriod(3600),
             download: esim_proto::smdp::Config::default(),
             es3_timeout: Duration::from_secs(120),
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             holder,
             poll_interval: Duration::from_secs(5),
         }
@@ -104,6 +105,6 @@ mod tests {
         let d = format!("{c:?}");
         assert!(d.contains("\"dp\"") && !d.contains("signing_key") && !d.contains("KeyPair"));
         assert!(c.holder.starts_with("dp/"));
-        assert_eq!(c.lease_ms(), 300_000);
+        assert_eq!(c.lease_ms(), 30_000);
     }
 }

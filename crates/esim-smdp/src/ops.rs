@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::Inner;
 
+/// The transport error of an ES3 call whose operation another replica took over.
+const TAKEN_OVER: &str = "the operation was taken over by another replica";
+
 /// Prefix of the operation kinds of the SM-DP (the store may be shared with an SM-SR).
 pub(crate) const KIND_PREFIX: &str = "SM-DP/";
 
@@ -149,8 +152,55 @@ impl Run {
         format!("{}.{step}", self.op.id)
     }
 
-    /// Calls the SM-SR `smsr_id` (ES3).
+    /// Calls the SM-SR `smsr_id` (ES3). A transport failure (the SM-SR restarting, a broken
+    /// connection) is retried with the same request — the same `FunctionCallIdentifier`, which
+    /// the SM-SR answers without executing twice — with back-off until
+    /// [`crate::SmdpConfig::es3_timeout`] has passed; the lease is renewed between attempts.
     pub(crate) async fn es3(
+        &self,
+        smsr_id: &str,
+        request: &AnyRequest,
+    ) -> Result<serde_json::Value, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.inner.config.es3_timeout;
+        let mut delay = std::time::Duration::from_millis(250);
+        loop {
+            match self.es3_once(smsr_id, request).await {
+                Err(ClientError::Transport(m))
+                    if m != TAKEN_OVER && tokio::time::Instant::now() + delay < deadline =>
+                {
+                    tracing::warn!(
+                        op = %self.op.id,
+                        function = request.function().name(),
+                        "ES3 call failed ({m}); repeating it in {delay:?}"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    let now = esim_service::now();
+                    match self
+                        .inner
+                        .store
+                        .claim_operation(
+                            &self.op.id,
+                            &self.inner.config.holder,
+                            now,
+                            now.plus_ms(self.inner.config.lease_ms()),
+                        )
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(StoreError::InvalidState { .. }) => {
+                            return Err(ClientError::Transport(TAKEN_OVER.into()));
+                        }
+                        Err(e) => tracing::warn!(op = %self.op.id, "renewing the lease: {e}"),
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`Run::es3`], renewing the lease while the SM-SR works.
+    async fn es3_once(
         &self,
         smsr_id: &str,
         request: &AnyRequest,
@@ -188,9 +238,7 @@ impl Run {
                     match renewed {
                         Ok(_) => {}
                         Err(StoreError::InvalidState { .. }) => {
-                            return Err(ClientError::Transport(
-                                "the operation was taken over by another replica".into(),
-                            ));
+                            return Err(ClientError::Transport(TAKEN_OVER.into()));
                         }
                         Err(e) => tracing::warn!(op = %self.op.id, "renewing the lease: {e}"),
                     }

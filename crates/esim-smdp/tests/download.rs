@@ -1216,3 +1216,41 @@ async fn delete_token_from_the_download_keys_deletes_on_the_card() {
         assert_eq!(status(&v).status, Status::Failed, "{name}: {v}");
     }
 }
+
+#[tokio::test]
+async fn lost_es3_answers_are_asked_again_with_the_same_call_identifier() {
+    for b in stores().await {
+        let (name, store) = (b.name, b.store.clone());
+        let (pki, issued) = pki_and_card();
+        let fake = FakeSmsr::new(&issued, new_card(&issued));
+        // Every ES3 call of the download is executed by the SM-SR but its first answers are
+        // lost (connection reset): the SM-DP repeats them; the SM-SR answers from its record.
+        fake.lose_answers
+            .store(3, std::sync::atomic::Ordering::SeqCst);
+        let smsr = Arc::new(fake);
+        let cb = Arc::new(Recorder::default());
+        let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+        let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+        let req = download_request(
+            MNO,
+            "dl-lost",
+            &issued.eid,
+            ProfileSelector::Iccid(iccid.clone()),
+            true,
+        );
+        let v = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+        assert_eq!(status(&v).status, Status::ExecutedSuccess, "{name}: {v}");
+        assert_eq!(
+            smsr.lose_answers.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{name}: the lost answers were asked again"
+        );
+        // Executed once each: the repeats were answered from the record, not executed again.
+        let calls = smsr.calls.lock().unwrap().clone();
+        assert_eq!(calls[..2], ["GetEIS", "CreateISDP"], "{name}: {calls:?}");
+        let card = smsr.card.lock().unwrap();
+        assert_eq!(card.registry().isdps().len(), 1, "{name}: one ISD-P");
+        let enabled = card.registry().enabled().expect("an enabled profile");
+        assert_eq!(enabled.iccid.as_ref(), Some(&iccid), "{name}");
+    }
+}

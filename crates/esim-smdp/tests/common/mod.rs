@@ -282,6 +282,9 @@ pub struct FakeSmsr {
     pub blocked: tokio::sync::Notify,
     /// The bodies of the ES3.UpdateSubscriptionAddress calls received.
     pub addresses: Mutex<Vec<esim_proto::es3::UpdateSubscriptionAddressRequest>>,
+    /// The next this many calls are executed but their answers lost (a transport error, as
+    /// when the connection breaks or the SM-SR restarts after executing).
+    pub lose_answers: AtomicU32,
 }
 
 impl FakeSmsr {
@@ -294,6 +297,7 @@ impl FakeSmsr {
             next_tar: AtomicU32::new(0x20),
             calls: Mutex::new(Vec::new()),
             answered: Mutex::new(HashMap::new()),
+            lose_answers: AtomicU32::new(0),
             block_send: None,
             hold_send: None,
             corrupt_send: None,
@@ -493,6 +497,13 @@ impl FunctionClient for FakeSmsr {
         self.calls.lock().unwrap().push(name);
         let v = self.execute(request).await;
         self.answered.lock().unwrap().insert(key, v.clone());
+        let lost = self
+            .lose_answers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if lost {
+            return Err(ClientError::Transport("connection reset (test)".into()));
+        }
         Ok(v)
     }
 }
