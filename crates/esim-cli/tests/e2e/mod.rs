@@ -2,6 +2,15 @@
 //! device agent) on loopback ports, a temporary directory per lab, every child killed on drop.
 //!
 //! Included by each `tests/e2e_*.rs` file with `mod e2e;`; not every file uses every helper.
+//!
+//! Run: `cargo test -p esim-cli --test 'e2e_*'` (set `ESIM_TEST_PG_URL`, e.g.
+//! `postgres://root@127.0.0.1:5432/test`, for the PostgreSQL variants: each lab uses two fresh
+//! schemas, dropped with `psql` at the end). `ESIM_E2E_KEEP=1` keeps each lab directory (configs,
+//! stores, cards, `logs/*.err` of every process). Children are killed when the lab is dropped
+//! (also on a test failure); a test binary killed by a signal leaves them running.
+//!
+//! Ports: four free loopback ports per lab (bound, read, released); the device agent's control
+//! endpoint is read from its JSON start line.
 #![allow(dead_code)]
 
 use serde_json::Value;
