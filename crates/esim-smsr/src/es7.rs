@@ -265,3 +265,117 @@ pub(crate) fn request<B>(inner: &Inner, call_id: &str, body: B) -> Result<Reques
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esim_crypto::ecka::{Message2, OffCardAwaitingChallenge};
+    use proptest::prelude::*;
+
+    fn request_from(
+        msg2: &[u8],
+        params: &KeyParams,
+        key_type: &str,
+    ) -> CreateAdditionalKeySetRequest {
+        let m = Message2::parse(msg2).unwrap();
+        let c = &params.initial_counter;
+        CreateAdditionalKeySetRequest {
+            eid: esim_crypto::pki::eid_from_prefix("8904903200", 1).unwrap(),
+            key_version_number: params.kvn,
+            initial_sequence_counter: c.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)),
+            ecc_key_length: "ECC-256".into(),
+            scenario_parameter: params.scenario_parameters(),
+            host_id: params.host_id.clone().map(HexBytes),
+            ephemeral_public_key: HexBytes(m.ephemeral_key.to_sec1().to_vec()),
+            signature: HexBytes(m.signature.to_vec()),
+            key_type: Some(key_type.into()),
+        }
+    }
+
+    /// What SM-SR1 rebuilds from the ES7 fields is, byte for byte, the message SM-SR2 signed.
+    #[test]
+    fn sm_sr1_rebuilds_the_signed_message_2() {
+        let signer = esim_crypto::ec::KeyPair::generate().unwrap();
+        let ecasd = esim_crypto::ec::KeyPair::generate().unwrap();
+        for (params, kt) in [
+            (KeyParams::isd_r_scp80(0x02), KEY_TYPE_SCP80),
+            (KeyParams::isd_r_scp81_psk(0x41), KEY_TYPE_SCP81),
+        ] {
+            let st = OffCardAwaitingChallenge::new(
+                signer.clone(),
+                ecasd.public_key().clone(),
+                params.clone(),
+            )
+            .unwrap();
+            let (_, msg2) = st.handle(&ber::tlv(0x85u8, &[7u8; 16])).unwrap();
+            let req = request_from(&msg2, &params, kt);
+            assert_eq!(message2(&req).unwrap(), msg2);
+            // Another key type or KVN gives another CRT: the card's signature check would fail.
+            let mut other = req.clone();
+            other.key_type = Some(
+                if kt == KEY_TYPE_SCP80 {
+                    KEY_TYPE_SCP81
+                } else {
+                    KEY_TYPE_SCP80
+                }
+                .into(),
+            );
+            assert_ne!(message2(&other).unwrap(), msg2);
+            let mut other = req.clone();
+            other.key_version_number ^= 1;
+            assert_ne!(message2(&other).unwrap(), msg2);
+        }
+    }
+
+    #[test]
+    fn bad_fields_are_refused() {
+        let signer = esim_crypto::ec::KeyPair::generate().unwrap();
+        let ecasd = esim_crypto::ec::KeyPair::generate().unwrap();
+        let params = KeyParams::isd_r_scp80(0x02);
+        let st = OffCardAwaitingChallenge::new(signer, ecasd.public_key().clone(), params.clone())
+            .unwrap();
+        let (_, msg2) = st.handle(&ber::tlv(0x85u8, &[7u8; 16])).unwrap();
+        let req = request_from(&msg2, &params, KEY_TYPE_SCP80);
+        let mut r = req.clone();
+        r.key_type = Some("SCP03".into());
+        assert!(message2(&r).is_err());
+        let mut r = req.clone();
+        r.ecc_key_length = "ECC-384".into();
+        assert!(message2(&r).is_err());
+        let mut r = req.clone();
+        r.scenario_parameter = 0x0B;
+        assert!(message2(&r).is_err());
+        let mut r = req.clone();
+        r.signature = HexBytes(vec![0; 63]);
+        assert!(message2(&r).is_err());
+        let mut r = req;
+        r.ephemeral_public_key = HexBytes(vec![0x04; 65]);
+        assert!(message2(&r).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn message2_never_panics(
+            kvn in any::<u8>(),
+            counter in any::<u32>(),
+            scenario in any::<u8>(),
+            host in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)),
+            epk in proptest::collection::vec(any::<u8>(), 0..80),
+            sig in proptest::collection::vec(any::<u8>(), 0..80),
+            kt in proptest::option::of("[A-Z0-9]{0,6}"),
+        ) {
+            let r = CreateAdditionalKeySetRequest {
+                eid: esim_crypto::pki::eid_from_prefix("8904903200", 1).unwrap(),
+                key_version_number: kvn,
+                initial_sequence_counter: counter,
+                ecc_key_length: "ECC-256".into(),
+                scenario_parameter: scenario,
+                host_id: host.map(HexBytes),
+                ephemeral_public_key: HexBytes(epk),
+                signature: HexBytes(sig),
+                key_type: kt,
+            };
+            let _ = message2(&r);
+        }
+    }
+}
