@@ -115,8 +115,10 @@ struct KeyedExecutor {
     sealer: Arc<AesSealer>,
     memo: Mutex<HashMap<(String, String), Es5Outcome>>,
     runs: Mutex<Vec<String>>,
-    /// After running a job of this step, never answer (the SM-SR dies while waiting).
+    /// After running a job of this step, answer only once `gate` is notified (never, when the
+    /// SM-SR dies while waiting).
     hang_after: Mutex<Option<String>>,
+    gate: tokio::sync::Notify,
 }
 
 impl KeyedExecutor {
@@ -221,7 +223,7 @@ impl Es5Executor for KeyedExecutor {
         self.memo.lock().unwrap().insert(key, outcome.clone());
         let hang = self.hang_after.lock().unwrap().as_deref() == Some(job.step.as_str());
         if hang {
-            std::future::pending::<()>().await;
+            self.gate.notified().await;
         }
         Ok(outcome)
     }
@@ -411,6 +413,7 @@ fn side(id: &str, store: Arc<dyn Store>, card: &Arc<Card>, seal: u8, gp: GpIdent
         memo: Mutex::default(),
         runs: Mutex::default(),
         hang_after: Mutex::default(),
+        gate: tokio::sync::Notify::new(),
     });
     let cb = Arc::new(Recorder::default());
     let smsr = Arc::new(Smsr::new(c, store.clone(), s, exec.clone(), cb.clone()).unwrap());
@@ -1113,4 +1116,107 @@ async fn new_smsr_dies_after_the_commit_point_and_another_instance_finishes() {
 
 fn card_eid(card: &Arc<Card>) -> Eid {
     card.0.lock().unwrap().eid().clone()
+}
+
+#[tokio::test]
+async fn current_smsr_dies_during_the_handover_and_another_instance_finishes() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    let to_two = Arc::new(Polling {
+        target: Mutex::new(e.two.smsr.clone()),
+        caller: caller("smsr1", role::SM_SR),
+    });
+    let to_one = Arc::new(Polling {
+        target: Mutex::new(e.one.smsr.clone()),
+        caller: caller("smsr2", role::SM_SR),
+    });
+    e.one.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr2".to_owned(),
+        to_two.clone() as Arc<dyn FunctionClient>,
+    )]));
+    e.two.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr1".to_owned(),
+        to_one.clone() as Arc<dyn FunctionClient>,
+    )]));
+    // SM-SR2 holds its answer back until SM-SR1 has died and been replaced.
+    *e.two.exec.hang_after.lock().unwrap() = Some("finalise-handover-40".into());
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": "change-1",
+                   "ValidityPeriod": 600},
+        "Body": {"Eid": e.eid, "Target-Smsr-id": "smsr2"},
+    });
+    let req = decode_request(Function::Es4SmsrChange, &j.to_string()).unwrap();
+    let o = e
+        .one
+        .smsr
+        .call(&mno1(), req, Duration::from_millis(10))
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = o else {
+        panic!("{o:?}")
+    };
+    for _ in 0..600 {
+        if e.two.exec.runs("finalise-handover-40") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(e.two.exec.runs("finalise-handover-40"), 1);
+    let relayed = e.one.exec.runs("create-keyset");
+    assert_eq!(relayed, 2);
+    // SM-SR1 dies while waiting for HandoverEUICC; another instance on its store takes over.
+    let store1 = e.one.store.clone();
+    let Env {
+        one,
+        two,
+        card,
+        to_two: link2,
+        to_one: link1,
+        ..
+    } = e;
+    drop((link1, link2));
+    let new_one = side(
+        "smsr1",
+        store1,
+        &card,
+        0x41,
+        GpIdentity {
+            certificate: pkis().pki.smsr.cert.clone(),
+            key: pkis().pki.smsr.key.clone(),
+        },
+    );
+    new_one.smsr.set_peer_smsrs(HashMap::from([(
+        "smsr2".to_owned(),
+        to_two.clone() as Arc<dyn FunctionClient>,
+    )]));
+    *to_one.target.lock().unwrap() = new_one.smsr.clone();
+    let old_exec = one.exec.clone();
+    drop(one);
+    let mut resumed = 0;
+    for _ in 0..200 {
+        resumed += new_one.smsr.resume_once().await.unwrap();
+        if resumed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resumed > 0);
+    // SM-SR2 answers now; the resumed SMSRChange gets the answer to the same call.
+    two.exec.gate.notify_one();
+    let r = match new_one
+        .smsr
+        .outcome(&mno1(), &operation_id, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
+        CallOutcome::Done(v) => v,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(old_exec.runs("create-keyset"), 2);
+    assert_eq!(new_one.exec.runs("create-keyset"), 0);
+    let eid = card_eid(&card);
+    assert!(new_one.store.get_eis(&eid).await.is_err());
+    assert_eq!(two.store.get_eis(&eid).await.unwrap().smsr_id, "smsr2");
+    assert_eq!(card.0.lock().unwrap().scp80_kvns(), vec![0x02]);
 }
