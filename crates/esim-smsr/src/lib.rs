@@ -6,6 +6,8 @@
 //!   the cards come in here and are confirmed.
 //! - the functions (ES1 RegisterEIS, ES3, ES4) as persisted operations, POL2, EIS upkeep and
 //!   callbacks, exposed as an `esim_service::FunctionService` ([`Smsr`], [`run`]).
+//! - [`smsr_change`] and [`es7`]: SM-SR change between two SM-SRs (ES4 PrepareSMSRChange /
+//!   SMSRChange, ES7 HandoverEUICC / AuthenticateSMSR / CreateAdditionalKeySet).
 
 pub mod delivery;
 pub mod es1;

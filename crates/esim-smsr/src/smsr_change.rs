@@ -2,15 +2,15 @@
 //! from another one to this one.
 //!
 //! - At the new SM-SR (SM-SR2): `ES4.PrepareSMSRChange` records that the operator announced the
-//!   change ([`prepare`]); `ES7.HandoverEUICC` from the current SM-SR ([`handover`]) verifies
+//!   change (`prepare`); `ES7.HandoverEUICC` from the current SM-SR (`handover`) verifies
 //!   CERT.ECASD.ECKA against the EUM certificate and the CI, runs two ECKA key establishments
 //!   with the card through SM-SR1 (`AuthenticateSMSR` + `CreateAdditionalKeySet`, one for a new
 //!   SCP80 keyset, one for a new SCP81 PSK-TLS keyset), verifies each receipt, keeps the keys
 //!   sealed in the operation state (**the commit point**), registers the EIS with its own
 //!   keysets, deletes SM-SR1's keysets on the card through its new keys
 //!   (`DELETE {D2 KVN}`; a failure there is a warning) and sends
-//!   `ES4.HandleSMSRChangeNotification` to the operators of the Profiles.
-//! - At the current SM-SR (SM-SR1): `ES4.SMSRChange` ([`smsr_change`]) locks the eUICC (no other
+//!   `HandleSMSRChangeNotification` to the MNOs (ES4) and SM-DPs (ES3) of the Profiles.
+//! - At the current SM-SR (SM-SR1): `ES4.SMSRChange` (`smsr_change`) locks the eUICC (no other
 //!   operation may be pending; others are refused while it is locked), hands the EIS over (with
 //!   ISD-R keyset metadata, never key values), relays SM-SR2's key establishment to the card
 //!   ([`crate::es7`]) and, once SM-SR2 answered, deletes its own copy of the EIS and keysets.
