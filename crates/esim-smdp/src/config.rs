@@ -32,7 +32,9 @@ pub struct SmdpConfig {
     /// How long a running operation's lease lasts; renewed before each ES3 call. An operation
     /// whose lease expired is recovered by [`crate::run`] (on any replica).
     pub lease: Duration,
-    /// Identifier of this replica in operation leases.
+    /// Identifier of this replica in operation leases. Random by default; a stable name (one
+    /// per replica) lets a restarted replica recover its previous incarnation's operations at
+    /// start instead of after their lease ([`crate::Smdp::run_recovery`]).
     pub holder: String,
     /// How often the recovery loop looks for abandoned operations.
     pub poll_interval: Duration,

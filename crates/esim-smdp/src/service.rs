@@ -643,6 +643,18 @@ impl Smdp {
     /// The recovery loop of [`run`] on this instance.
     pub async fn run_recovery(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        // A stable replica name (see `SmdpConfig::holder`): what the previous incarnation held
+        // is recovered at once instead of after its lease.
+        match self
+            .inner
+            .store
+            .release_leases(&self.inner.config.holder, esim_service::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "recovering the operations of the previous run"),
+            Err(e) => tracing::warn!("releasing the previous run's leases: {e}"),
+        }
         loop {
             if let Err(e) = self.recover(esim_service::now()).await {
                 tracing::warn!("recovery pass: {e}");

@@ -56,6 +56,10 @@ pub struct SmsrConfig {
     /// CERT.SR.ECDSA and SK.SR.ECDSA: what this SM-SR presents to a card when it takes the
     /// eUICC over in an SM-SR change (digest §3.6); without it, ES7.HandoverEUICC is refused.
     pub gp_identity: Option<crate::smsr_change::GpIdentity>,
+    /// This instance's lease holder name; `None`: a random one. With a stable name (one per
+    /// replica), a restarted instance ends the leases of its previous incarnation at start
+    /// ([`Smsr::run_until`]) and resumes its operations at once instead of after the lease.
+    pub holder: Option<String>,
 }
 
 impl SmsrConfig {
@@ -76,6 +80,7 @@ impl SmsrConfig {
             poll_interval: Duration::from_secs(1),
             max_block: 255,
             gp_identity: None,
+            holder: None,
         }
     }
 }
@@ -267,8 +272,10 @@ impl Smsr {
         executor: Arc<dyn Es5Executor>,
         callbacks: Arc<dyn Callbacks>,
     ) -> Result<Self, ServiceError> {
-        let suffix = OperationId::random()?;
-        let holder = format!("{}/{}", config.smsr_id, suffix.as_str());
+        let holder = match &config.holder {
+            Some(h) => h.clone(),
+            None => format!("{}/{}", config.smsr_id, OperationId::random()?.as_str()),
+        };
         Ok(Smsr {
             inner: Arc::new(Inner {
                 config,
@@ -343,6 +350,18 @@ impl Smsr {
     /// Runs the resumer until `shutdown` completes (see [`run`]).
     pub async fn run_until(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        if self.inner.config.holder.is_some() {
+            match self
+                .inner
+                .store
+                .release_leases(&self.inner.holder, now())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "resuming the operations of the previous run"),
+                Err(e) => tracing::warn!(error = %e, "releasing the previous run's leases"),
+            }
+        }
         loop {
             if let Err(e) = self.resume_once().await {
                 tracing::warn!(error = %e, "resuming operations");

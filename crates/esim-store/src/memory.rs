@@ -575,6 +575,25 @@ impl OperationStore for MemoryStore {
         Ok(op.clone())
     }
 
+    async fn release_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64> {
+        let mut s = self.lock()?;
+        let mut n = 0;
+        for o in s.ops.values_mut() {
+            if o.status.is_terminal() {
+                continue;
+            }
+            if let Some(l) = o.lease.as_mut()
+                && l.holder == holder
+                && l.until > now
+            {
+                l.until = now;
+                o.version += 1;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Operation>> {
         let s = self.lock()?;
         let mut v: Vec<_> = s
@@ -752,6 +771,24 @@ impl QueueStore for MemoryStore {
             .get(&id)
             .cloned()
             .ok_or_else(|| StoreError::not_found("command", id))
+    }
+
+    async fn release_command_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64> {
+        let mut s = self.lock()?;
+        let mut n = 0;
+        for c in s.commands.values_mut() {
+            if c.status != CommandStatus::InFlight {
+                continue;
+            }
+            if let Some(l) = c.lease.as_mut()
+                && l.holder == holder
+                && l.until > now
+            {
+                l.until = now;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     async fn pending_commands(&self, eid: &Eid) -> StoreResult<Vec<QueuedCommand>> {

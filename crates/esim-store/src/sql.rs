@@ -850,6 +850,17 @@ macro_rules! sql_backend {
                     rows.iter().map(op_from).collect()
                 }
 
+                async fn release_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64> {
+                    let n = sqlx::query("UPDATE operations SET lease_until = $2, version = version + 1 WHERE lease_holder = $1 AND status NOT IN ('succeeded', 'failed') AND lease_until > $2")
+                        .bind(holder.to_string())
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    Ok(n)
+                }
+
                 async fn active_operations_for(&self, eid: &Eid) -> StoreResult<Vec<Operation>> {
                     let rows = sqlx::query("SELECT * FROM operations WHERE eid = $1 AND status NOT IN ('succeeded', 'failed') ORDER BY created_at, id")
                         .bind(eid.to_string())
@@ -1012,6 +1023,17 @@ macro_rules! sql_backend {
                         .map(cmd_from)
                         .transpose()?
                         .ok_or_else(|| StoreError::not_found("command", id))
+                }
+
+                async fn release_command_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64> {
+                    let n = sqlx::query("UPDATE commands SET lease_until = $2 WHERE lease_holder = $1 AND status = 'in_flight' AND lease_until > $2")
+                        .bind(holder.to_string())
+                        .bind(now.0)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    Ok(n)
                 }
 
                 async fn pending_commands(&self, eid: &Eid) -> StoreResult<Vec<QueuedCommand>> {

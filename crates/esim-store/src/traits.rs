@@ -159,6 +159,10 @@ pub trait OperationStore: Send + Sync {
     /// Non-terminal operations whose lease expired before `now` (their holder
     /// probably died), oldest first: recovery resumes or rolls them back.
     async fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Operation>>;
+    /// Ends the leases `holder` holds on non-terminal operations (sets them to expire at
+    /// `now`) and returns how many. For a replica with a stable holder name at start-up: what
+    /// its previous incarnation held becomes claimable at once instead of after the lease.
+    async fn release_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64>;
     /// Non-terminal operations on an eUICC (e.g. "nothing pending" before an
     /// SM-SR change), oldest first.
     async fn active_operations_for(&self, eid: &Eid) -> StoreResult<Vec<Operation>>;
@@ -213,6 +217,9 @@ pub trait QueueStore: Send + Sync {
     async fn get_command(&self, id: i64) -> StoreResult<QueuedCommand>;
     /// Non-terminal commands of an eUICC in queue order.
     async fn pending_commands(&self, eid: &Eid) -> StoreResult<Vec<QueuedCommand>>;
+    /// Ends the leases `holder` holds on in-flight commands (they expire at `now`; the next
+    /// claim sends them again) and returns how many. See [`OperationStore::release_leases`].
+    async fn release_command_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64>;
 }
 
 /// The SM-DP's Profile inventory. An ICCID is imported once and never

@@ -882,6 +882,23 @@ mod cases {
             .await
             .expect("renew");
         assert_eq!(renewed.lease.as_ref().map(|l| l.until), Some(t(20_000)));
+        // A restarted replica with the same holder name ends its old leases at once; others'
+        // leases are untouched.
+        assert_eq!(s.release_leases("nobody", t(8001)).await.expect("rel"), 0);
+        assert_eq!(s.release_leases(&holder, t(8001)).await.expect("rel"), 1);
+        let released = s.get_operation(&solo_id).await.expect("get");
+        assert_eq!(released.lease.as_ref().map(|l| l.until), Some(t(8001)));
+        assert!(
+            released.version > renewed.version,
+            "a release changes the version"
+        );
+        assert_eq!(s.release_leases(&holder, t(8001)).await.expect("rel"), 0);
+        // Claimable by anyone now; the holder takes it back as it was.
+        let renewed = s
+            .claim_operation(&solo_id, &holder, t(8002), t(20_000))
+            .await
+            .expect("re-claim");
+        assert_eq!(renewed.lease.as_ref().map(|l| l.until), Some(t(20_000)));
         // The holder dies. After the lease ends the operation is listed for recovery
         // and another replica takes it over.
         assert!(
@@ -1110,6 +1127,15 @@ mod cases {
             s.claim_next(&e1, "w2", t(201), t(1201)).await.expect("c"),
             None
         );
+        // "w1" restarts: releasing its command leases makes the head claimable again.
+        assert_eq!(s.release_command_leases("w2", t(202)).await.expect("r"), 0);
+        assert_eq!(s.release_command_leases("w1", t(202)).await.expect("r"), 1);
+        let again = s
+            .claim_next(&e1, "w1", t(203), t(1200))
+            .await
+            .expect("c")
+            .expect("head again");
+        assert_eq!((again.id, again.attempts), (c1.id, 2));
         assert!(matches!(
             s.ack(c1.id, "w2", None).await,
             Err(StoreError::InvalidState { .. })

@@ -76,6 +76,10 @@ pub struct DeliveryConfig {
     pub confirmation_validity_ms: u64,
     /// An eUICC's worker task ends after this long with nothing to do (ms).
     pub worker_idle_ms: u64,
+    /// This delivery's lease holder name; `None`: a random one. With a stable name (one per
+    /// replica), a restarted delivery ends the command leases of its previous incarnation at
+    /// start and sends their commands again at once instead of after the lease.
+    pub holder: Option<String>,
 }
 
 impl DeliveryConfig {
@@ -99,6 +103,7 @@ impl DeliveryConfig {
             poll_interval_ms: 1_000,
             confirmation_validity_ms: 24 * 3600 * 1000,
             worker_idle_ms: 60_000,
+            holder: None,
         }
     }
 

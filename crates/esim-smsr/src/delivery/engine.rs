@@ -195,14 +195,17 @@ impl Delivery {
         sealer: Arc<dyn Sealer>,
         sink: Arc<dyn NotificationSink>,
     ) -> Result<Self, DeliveryError> {
-        let id = OperationId::random()?;
+        let holder = match &config.holder {
+            Some(h) => h.clone(),
+            None => format!("es5-{}", OperationId::random()?),
+        };
         Ok(Delivery {
             inner: Arc::new(Inner {
                 config,
                 store,
                 sealer,
                 sink,
-                holder: format!("es5-{id}"),
+                holder,
                 outcomes: Mutex::new(Outcomes::default()),
                 running: Mutex::new(None),
                 stop: watch::channel(false).0,
@@ -268,6 +271,17 @@ impl Delivery {
                 workers: HashMap::new(),
                 tasks: Vec::new(),
             });
+        }
+        if inner.config.holder.is_some() {
+            match inner
+                .store
+                .release_command_leases(&inner.holder, now_ts())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(n, "sending the commands of the previous run again"),
+                Err(e) => tracing::warn!(error = %e, "releasing the previous run's command leases"),
+            }
         }
         inner.rebuild_index().await;
         tasks.push(tokio::spawn(sms_loop(inner.clone(), incoming)));
