@@ -151,6 +151,17 @@ pub struct SmsrSection {
     /// SM-DPs the SM-SR calls (Master Delete tokens).
     #[serde(default)]
     pub smdp: Vec<PeerServer>,
+    /// Other SM-SRs (ES7: SM-SR change).
+    #[serde(default)]
+    pub peers: Vec<PeerServer>,
+    /// Name of this replica, unique among the replicas sharing the store: a restarted replica
+    /// resumes what it held before at once.
+    #[serde(default = "default_replica")]
+    pub replica: String,
+}
+
+fn default_replica() -> String {
+    "1".into()
 }
 
 fn default_smsr_api() -> String {
@@ -184,6 +195,9 @@ pub struct SmdpSection {
     /// SM-SRs it talks to (ES3).
     #[serde(default)]
     pub smsr: Vec<PeerServer>,
+    /// Name of this replica (see `[smsr] replica`).
+    #[serde(default = "default_replica")]
+    pub replica: String,
 }
 
 fn default_smdp_api() -> String {
@@ -241,6 +255,8 @@ fn default_smsr() -> SmsrSection {
         smsc: SmscSection::default(),
         https: false,
         smdp: Vec::new(),
+        peers: Vec::new(),
+        replica: default_replica(),
     }
 }
 
@@ -249,6 +265,7 @@ fn default_smdp() -> SmdpSection {
         id: None,
         api_listen: default_smdp_api(),
         smsr: Vec::new(),
+        replica: default_replica(),
     }
 }
 

@@ -211,6 +211,8 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
             smdps: HashMap::from([(smdp_id.clone(), to_smdp)]),
+            peers: HashMap::new(),
+            replica: "demo".into(),
         },
         pki,
         smsr_store.clone(),
@@ -239,6 +241,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
         HashMap::from([(smsr_id.clone(), es3)]),
         smdp_callbacks,
         smdp_api,
+        "demo",
     )
     .await?;
     p.line(&format!("SM-DP {smdp_id}: JSON API {smdp_url}"));

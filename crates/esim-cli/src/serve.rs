@@ -29,10 +29,15 @@ const CONFIG_HELP: &str =
   api_listen = \"127.0.0.1:8443\"        # JSON API: ES1, ES3, ES4, /openapi.json, /metrics
   scp81_listen = \"127.0.0.1:8444\"      # SCP81 PSK-TLS admin sessions
   https = false                        # ES5 over HTTPS (SCP81) instead of SMS
+  replica = \"1\"                        # unique per replica sharing the store
   [[smsr.smdp]]                        # SM-DPs the SM-SR asks for Master Delete tokens
   id = \"smdp.esim-rsp.test\"
   url = \"http://127.0.0.1:8445\"
   token = \"env:SMSR_TOKEN_AT_SMDP\"
+  [[smsr.peers]]                       # other SM-SRs (ES7, SM-SR change)
+  id = \"smsr-b.example\"
+  url = \"http://smsr-b.example:8443\"
+  token = \"env:SMSR_TOKEN_AT_SMSR_B\"
   [smsr.smsc]
   address = \"127.0.0.1:2775\"           # SMPP 3.4 SMSC (`esim smsc` or a real one)
   system_id = \"smsr\"
@@ -231,6 +236,13 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
             .map_err(|e| anyhow::anyhow!("ES3 client for {}: {e}", p.id))?;
         smdps.insert(p.id.clone(), Arc::new(client));
     }
+    let mut peers: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
+    for p in &c.peers {
+        let token = p.token.resolve(&l.cfg.base)?;
+        let client = esim_http::HttpFunctionClient::new(&p.url, &token)
+            .map_err(|e| anyhow::anyhow!("ES7 client for {}: {e}", p.id))?;
+        peers.insert(p.id.clone(), Arc::new(client));
+    }
     let (running, _smsr) = servers::start_smsr(
         SmsrSetup {
             id: id.clone(),
@@ -248,6 +260,8 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
             scp81_host: c.scp81_host.clone(),
             initial_timeout_ms: None,
             smdps,
+            peers,
+            replica: c.replica.clone(),
         },
         &l.pki,
         store,
@@ -274,8 +288,17 @@ async fn run_smdp(l: &Loaded) -> Result<servers::Running> {
     }
     let api = bind(&c.api_listen, "SM-DP JSON API").await?;
     let id = c.id.clone().unwrap_or_else(|| l.pki.smdp.id.clone());
-    let (running, _smdp) =
-        servers::start_smdp(&id, &l.pki, store, l.sealer.clone(), smsrs, callbacks, api).await?;
+    let (running, _smdp) = servers::start_smdp(
+        &id,
+        &l.pki,
+        store,
+        l.sealer.clone(),
+        smsrs,
+        callbacks,
+        api,
+        &c.replica,
+    )
+    .await?;
     tracing::info!(%id, api = %running.api, "SM-DP running");
     Ok(running)
 }

@@ -79,6 +79,10 @@ pub struct SmsrSetup {
     pub initial_timeout_ms: Option<u64>,
     /// The SM-DPs, by identifier, asked for Master Delete tokens (ES3.GetDeleteToken).
     pub smdps: HashMap<String, Arc<dyn FunctionClient>>,
+    /// Other SM-SRs, by identifier (ES7, SM-SR change).
+    pub peers: HashMap<String, Arc<dyn FunctionClient>>,
+    /// This replica's name: with it the leases of a previous run are ended at start.
+    pub replica: String,
 }
 
 /// A running server: its addresses and how to stop it.
@@ -201,12 +205,19 @@ pub async fn start_smsr(
     if let Some(t) = setup.initial_timeout_ms {
         dc.initial_timeout_ms = t;
     }
+    dc.holder = Some(format!("{}/es5/{}", setup.id, setup.replica));
     // The delivery hands notifications to the SM-SR, which is built after it.
     let sink = Arc::new(esim_smsr::SinkSlot::new());
     let delivery = Delivery::new(dc, store.clone(), sealer.clone(), sink.clone())
         .map_err(|e| anyhow::anyhow!("ES5 delivery: {e}"))?;
-    let config =
+    let mut config =
         esim_smsr::SmsrConfig::new(&setup.id, pki.ci.cert.clone(), vec![pki.eum.cert.clone()]);
+    config.holder = Some(format!("{}/{}", setup.id, setup.replica));
+    // CERT.SR.ECDSA and its key: what the cards check when this SM-SR takes them over.
+    config.gp_identity = Some(esim_smsr::GpIdentity {
+        certificate: pki.smsr.cert.clone(),
+        key: pki.smsr.key.clone(),
+    });
     let smsr = Arc::new(
         esim_smsr::Smsr::new(
             config,
@@ -218,6 +229,7 @@ pub async fn start_smsr(
         .map_err(|e| anyhow::anyhow!("SM-SR: {e}"))?,
     );
     sink.attach(&smsr);
+    smsr.set_peer_smsrs(setup.peers);
     smsr.set_delete_token_source(Arc::new(esim_smsr::Es3DeleteTokens::new(
         &setup.id,
         setup.smdps,
@@ -263,7 +275,8 @@ pub async fn start_smsr(
 }
 
 /// Starts an SM-DP: functions, inventory, recovery, JSON API on `api`, reaching SM-SRs through
-/// `smsrs`. Returns the running server and the SM-DP (for inventory set-up).
+/// `smsrs`. Returns the running server and the SM-DP (for inventory set-up). `replica` names
+/// this instance: with it the leases of a previous run are ended at start.
 pub async fn start_smdp(
     id: &str,
     pki: &TestPki,
@@ -272,15 +285,17 @@ pub async fn start_smdp(
     smsrs: HashMap<String, Arc<dyn FunctionClient>>,
     callbacks: Arc<dyn Callbacks>,
     api: TcpListener,
+    replica: &str,
 ) -> Result<(Running, Arc<esim_smdp::Smdp>)> {
     let api_addr = api.local_addr()?;
-    let config = esim_smdp::SmdpConfig::new(
+    let mut config = esim_smdp::SmdpConfig::new(
         id,
         pki.smdp.key.clone(),
         pki.smdp.cert.clone(),
         pki.ci.cert.clone(),
         vec![pki.eum.cert.clone()],
     );
+    config.holder = format!("{id}/{replica}");
     let smdp = Arc::new(esim_smdp::Smdp::new(
         config,
         store.clone(),
