@@ -277,6 +277,7 @@ pub async fn start_smsr(
 /// Starts an SM-DP: functions, inventory, recovery, JSON API on `api`, reaching SM-SRs through
 /// `smsrs`. Returns the running server and the SM-DP (for inventory set-up). `replica` names
 /// this instance: with it the leases of a previous run are ended at start.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_smdp(
     id: &str,
     pki: &TestPki,
