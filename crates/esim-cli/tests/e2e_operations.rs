@@ -122,9 +122,9 @@ fn e2e_audit_repairs_drift() {
     assert!(!eis.contains_key(&a2), "{eis:?}");
 }
 
-/// Scenario 5: ES4.MasterDelete of a disabled Profile (Delete Token from the SM-DP side).
+/// Scenario 5: ES4.MasterDelete of a disabled Profile (the SM-SR gets the Delete Token from the
+/// SM-DP, ES3.GetDeleteToken, through its `[[smsr.smdp]]` peer).
 #[test]
-#[ignore = "blocked: esim smsr wires no Delete Token source (the [[smsr.smdp]] peer is parsed, unused): ES4.MasterDelete answers Failed 8.8/3.7"]
 fn e2e_master_delete() {
     let lab = Lab::new("mdel", 1, 1, Backend::Sqlite);
     let eid = lab.eids[0].clone();
