@@ -8,6 +8,7 @@ mod device;
 mod lab;
 mod mno;
 mod pki;
+mod scenario;
 mod serve;
 mod servers;
 mod smsc;
@@ -53,6 +54,10 @@ enum Command {
     Smdp(serve::SmdpArgs),
     /// The SM-SR and the SM-DP in one process, from a configuration file.
     Serve(serve::ServeArgs),
+    /// Field scenarios end to end in one process (e.g. `export`: SM-SR change A→B, then
+    /// operator B's Profile downloaded, enabled and attached).
+    #[command(subcommand)]
+    Scenario(scenario::ScenarioCmd),
 }
 
 fn main() {
@@ -68,6 +73,7 @@ fn main() {
         Command::Smsr(args) => serve::smsr(args, &out),
         Command::Smdp(args) => serve::smdp(args, &out),
         Command::Serve(args) => serve::serve(&args, serve::Which::Both, &out),
+        Command::Scenario(cmd) => scenario::run(cmd, &out),
     };
     if let Err(e) = result {
         // The reader went away (`esim … | head`): stop quietly, as Unix tools do.

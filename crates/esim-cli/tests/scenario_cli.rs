@@ -1,0 +1,74 @@
+//! `esim scenario export` through the built binary: SM-SR change A→B over ES7 (two SM-SRs with
+//! their own stores and certificates), operator B's Profile downloaded at SM-DP B through
+//! SM-SR B, enabled, the device attached on PLMN B, the notification confirmed in SM-SR B's
+//! EIS and operator A's Profile disabled (fallback) — checked in the JSON summary.
+
+use std::process::Command;
+
+fn export(dir: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
+    let template = esim_vectors::path("saip/TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der");
+    let out = Command::new(env!("CARGO_BIN_EXE_esim"))
+        .args(["--json", "scenario", "export", "--timeout", "120", "--dir"])
+        .arg(dir)
+        .arg("--template")
+        .arg(&template)
+        .args(extra)
+        .output()
+        .expect("run esim scenario export");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn export_moves_the_card_to_smsr_b_and_operator_b_over_https() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = export(dir.path(), &["--https"]);
+    assert!(ok, "esim scenario export failed:\n{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(v["transport"], "https");
+    assert_eq!(v["succeeded"], 1, "{stdout}\n{stderr}");
+    let a = v["smsrA"]["id"].as_str().expect("SM-SR A id");
+    let b = v["smsrB"]["id"].as_str().expect("SM-SR B id");
+    assert_ne!(a, b);
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    assert_eq!(r["result"], "ok", "{r}\n{stderr}");
+    assert_eq!(r["smsrBefore"], a, "{r}");
+    assert_eq!(r["smsrAfter"], b, "{r}");
+    // New keysets at SM-SR B (ECKA), none of SM-SR A's left on the card.
+    let before: Vec<String> = serde_json::from_value(r["keysetsBefore"].clone()).unwrap();
+    let after: Vec<String> = serde_json::from_value(r["keysetsAfter"].clone()).unwrap();
+    let card: Vec<String> = serde_json::from_value(r["cardKvns"].clone()).unwrap();
+    assert_eq!(after.len(), 2, "{r}");
+    for k in &before {
+        assert!(!after.contains(k), "{k} kept: {r}");
+        let kvn = k.rsplit('/').next().unwrap();
+        assert!(
+            !card.iter().any(|c| c == kvn),
+            "KVN {kvn} still on the card: {r}"
+        );
+    }
+    for k in &after {
+        let kvn = k.rsplit('/').next().unwrap();
+        assert!(
+            card.iter().any(|c| c == kvn),
+            "KVN {kvn} not on the card: {r}"
+        );
+    }
+    assert!(
+        r["iccid"].as_str().expect("ICCID").starts_with("8900102"),
+        "{r}"
+    );
+    assert_eq!(r["profileState"], "Enabled", "{r}");
+    assert_eq!(r["attachedToOperatorB"], true, "{r}\n{stderr}");
+    assert_eq!(r["bootstrapAfter"], "Disabled", "{r}");
+    assert!(
+        stderr.contains("ES4.SMSRChange at SM-SR A executed"),
+        "{stderr}"
+    );
+}
