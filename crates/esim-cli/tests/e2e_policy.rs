@@ -264,3 +264,46 @@ fn e2e_pol1_in_profile_enforced_by_card() {
     );
     assert_eis_equals_card(&lab, &eid);
 }
+
+/// ES4.MasterDelete removes a Profile whose POL1 forbids deletion (SGP.02 §3.5: POL1 does not
+/// apply to the master delete).
+#[test]
+fn e2e_master_delete_overrides_pol1() {
+    let lab = Lab::new("mdel-pol1", 1, 0, Backend::Sqlite);
+    let eid = lab.eids[0].clone();
+    let iccid = import_pol1(&lab, "890010300000000003", "001020000000103", "02");
+    let o = lab.mno(
+        Server::Dp,
+        "mno-b",
+        None,
+        &[
+            "download",
+            "--eid",
+            &eid,
+            "--smsr-id",
+            SMSR_ID,
+            "--iccid",
+            &iccid,
+        ],
+    );
+    assert_ok(&lab, "DownloadProfile", &o);
+    let o = es2(&lab, "delete", &eid, &iccid, &[]);
+    assert_eq!(
+        o.status_str().as_deref(),
+        Some("Failed"),
+        "delete under POL1:\n{o}"
+    );
+    let o = lab.mno(
+        Server::Sr,
+        "mno-b",
+        None,
+        &["es4", "master-delete", "--eid", &eid, "--iccid", &iccid],
+    );
+    assert_ok(&lab, "ES4.MasterDelete", &o);
+    assert!(
+        !lab.card(&eid).values().any(|p| p.iccid == iccid),
+        "master-deleted Profile still on the card: {:?}",
+        lab.card(&eid)
+    );
+    assert_eis_equals_card(&lab, &eid);
+}
