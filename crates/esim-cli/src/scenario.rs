@@ -3,10 +3,11 @@
 //! A's bootstrap Profile under SM-SR A, shipped abroad and moved to operator B: SM-SR change
 //! A→B (ES4.PrepareSMSRChange at SM-SR B, ES4.SMSRChange at SM-SR A, ES7 between them),
 //! ES2.DownloadProfile of operator B's Profile at SM-DP B through SM-SR B with EnableProfile,
-//! attach on PLMN B, the notification confirmed in SM-SR B's EIS (ES4.GetEIS), and operator
-//! A's Profile disabled or deleted as the policy rules say: its POL2 says DISABLE + Auto-Delete,
-//! but the bootstrap Profile carries the Fallback Attribute (on the card and in the EIS), which
-//! the SM-SR never auto-deletes (the card would refuse, SW `6985`), so it ends up Disabled.
+//! attach on PLMN B, the card's notification confirmed by SM-SR B (the card keeps none
+//! pending; SM-SR B's EIS shows the Profile Enabled, ES4.GetEIS), and operator A's Profile
+//! disabled or deleted as the policy rules say: its POL2 says DISABLE + Auto-Delete, but the
+//! bootstrap Profile carries the Fallback Attribute (on the card and in the EIS), which the
+//! SM-SR never auto-deletes (the card would refuse, SW `6985`), so it ends up Disabled.
 //!
 //! Everything runs in one process on the embedded defaults, as `esim demo`: SQLite stores (one
 //! per server), the SMSC simulator, two SM-SRs (each with its own CERT.SR.ECDSA from the same
@@ -36,15 +37,16 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 const EXAMPLES: &str = "Examples:
-  esim scenario export --https              # one eUICC, ES5 over SCP81 (PSK-TLS)
+  esim scenario export                      # one eUICC; SM-SR B over SMS
+  esim scenario export --https              # SM-SR B over SCP81 (PSK-TLS) too
   esim --json scenario export --cards 2     # JSON summary on standard output
 
 The PKI is kept in DIR/pki (made on the first run); cards and databases of the run are in
 DIR/run, recreated by every run. RUST_LOG=info shows the servers' logs.
 
-Over SMS the device agent sends every MO SMS (PoRs, notifications) to one SM-SR address; the
-SMSC routes it to SM-SR B, so SM-SR A's card traffic (the ECKA relays of the change) needs
---https, where each admin session goes to the host in the SM-SR's trigger.";
+The device agent sends every MO SMS (PoRs, notifications) to one SM-SR address, SM-SR B's; so
+SM-SR A always runs ES5 over HTTPS (each admin session goes to the host in the SM-SR's trigger),
+and --https chooses SM-SR B's transport.";
 
 /// `esim scenario …`.
 #[derive(Debug, Subcommand)]
@@ -68,7 +70,8 @@ pub struct ExportArgs {
     /// test profile of ../shared/vectors/saip).
     #[arg(long, value_name = "FILE.der")]
     template: Option<PathBuf>,
-    /// Run ES5 over HTTPS (SCP81) instead of SMS.
+    /// Run SM-SR B's ES5 over HTTPS (SCP81) instead of SMS (SM-SR A always uses HTTPS: the
+    /// card's MO SMS go to SM-SR B's address).
     #[arg(long)]
     https: bool,
     /// Exit once the run is over (the default); `--once false` serves until Ctrl-C.
@@ -122,6 +125,9 @@ struct CardResult {
     bootstrap_iccid: String,
     bootstrap_after: Option<String>,
     attached: Option<bool>,
+    /// The card holds no unconfirmed notification (SM-SR B confirmed the one of the switch).
+    notification_confirmed: bool,
+    card_dir: PathBuf,
     failed: Option<String>,
 }
 
@@ -312,9 +318,6 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     p.line(&format!(
         "SMSC simulator (SMPP 3.4) on {smsc_addr}; MO SMS to SMSR go to SM-SR B"
     ));
-    if !args.https {
-        p.line("note: over SMS the card's PoRs reach SM-SR B only; SM-SR A's relays of the change need --https");
-    }
 
     let api_a = TcpListener::bind("127.0.0.1:0").await?;
     let scp81_a = TcpListener::bind("127.0.0.1:0").await?;
@@ -375,12 +378,15 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         system_id: system_id.into(),
         password: esim_smpp::Password::new(""),
     };
+    // SM-SR A always runs ES5 over HTTPS (SCP81): the card's MO SMS (PoRs, notifications) go to
+    // the one SM-SR address the device knows, SM-SR B's, so SM-SR A gets its answers in the
+    // PSK-TLS admin session opened towards the host of its trigger.
     let (running_a, smsr_a) = servers::start_smsr(
         SmsrSetup {
             id: smsr_a_id.clone(),
             smpp: smpp("smsr-a"),
             sms_address: "SMSR-A".into(),
-            transport,
+            transport: TransportKind::Https,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
             smdps: HashMap::new(),
@@ -396,7 +402,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     )
     .await?;
     p.line(&format!(
-        "SM-SR A {smsr_a_id}: JSON+SOAP {url_a}, SCP81 on {}",
+        "SM-SR A {smsr_a_id}: JSON+SOAP {url_a}, ES5 over HTTPS (SCP81) on {}",
         running_a.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
     let (running_b, _smsr_b) = servers::start_smsr(
@@ -420,7 +426,12 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     )
     .await?;
     p.line(&format!(
-        "SM-SR B {smsr_b_id}: JSON+SOAP {url_b}, SCP81 on {}",
+        "SM-SR B {smsr_b_id}: JSON+SOAP {url_b}, ES5 over {}, SCP81 on {}",
+        if args.https {
+            "HTTPS (SCP81)"
+        } else {
+            "SMS (SCP80)"
+        },
         running_b.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
     let (running_dp, smdp) = servers::start_smdp(
@@ -526,6 +537,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             smsr_before: smsr_a_id.clone(),
             keysets_before: keyset_names(store_a.as_ref(), &c.eid).await,
             bootstrap_iccid: iccid.to_string(),
+            card_dir: c.card_dir.clone(),
             ..CardResult::default()
         });
     }
@@ -732,6 +744,10 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     loop {
         let mut pending = false;
         for r in results.iter_mut().filter(|r| r.ok()) {
+            // The card's notification of the switch (new Profile enabled, attached) is kept
+            // until SM-SR B confirms it: an empty list on the card is the confirmation.
+            r.notification_confirmed = esim_device::store::load_card(&r.card_dir)
+                .is_ok_and(|card| card.registry().notifications().is_empty());
             let Some(iccid_b) = r.iccid_b.clone() else {
                 continue;
             };
@@ -775,6 +791,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             if r.state_b.as_deref() != Some("Enabled")
                 || !matches!(r.bootstrap_after.as_deref(), Some("Disabled" | "Deleted"))
                 || !attach.contains_key(&r.eid)
+                || !r.notification_confirmed
             {
                 pending = true;
             }
@@ -800,6 +817,8 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             ));
         } else if r.attached != Some(true) {
             r.failed = Some("the device did not attach to PLMN B".into());
+        } else if !r.notification_confirmed {
+            r.failed = Some("the card's notification was not confirmed by SM-SR B".into());
         } else if !matches!(r.bootstrap_after.as_deref(), Some("Disabled" | "Deleted")) {
             r.failed = Some(format!(
                 "operator A's Profile is {} after the switch",
@@ -807,7 +826,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             ));
         } else {
             p.line(&format!(
-                "{}: notification confirmed (SM-SR B's EIS: {} Enabled); operator A's Profile {}: {}",
+                "{}: card notification confirmed by SM-SR B, its EIS shows {} Enabled; operator A's Profile {}: {}",
                 r.eid,
                 r.iccid_b.as_deref().unwrap_or("?"),
                 r.bootstrap_iccid,
@@ -836,6 +855,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
                 "bootstrapIccid": r.bootstrap_iccid,
                 "bootstrapAfter": r.bootstrap_after,
                 "attachedToOperatorB": r.attached,
+                "notificationConfirmed": r.notification_confirmed,
                 "result": r.failed.clone().unwrap_or_else(|| "ok".into()),
             })).collect::<Vec<_>>(),
             "succeeded": ok,
@@ -847,7 +867,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             results.len()
         );
         outln!(
-            "  {:<32}  {:<12}  {:<12}  {:<20}  {:<8}  {:<8}  {:<8}  result",
+            "  {:<32}  {:<20}  {:<20}  {:<20}  {:<8}  {:<8}  {:<8}  result",
             "EID",
             "SM-SR before",
             "SM-SR after",
@@ -858,7 +878,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         );
         for r in &results {
             outln!(
-                "  {:<32}  {:<12}  {:<12}  {:<20}  {:<8}  {:<8}  {:<8}  {}",
+                "  {:<32}  {:<20}  {:<20}  {:<20}  {:<8}  {:<8}  {:<8}  {}",
                 r.eid,
                 r.smsr_before,
                 r.smsr_after.as_deref().unwrap_or("-"),
@@ -882,10 +902,19 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     p.line("stopping");
     stop_tx.send_replace(true);
     let _ = device_task.await;
-    running_dp.stop().await?;
-    running_b.stop().await?;
-    running_a.stop().await?;
-    let _ = smsc_task.await;
+    // A server still waiting for a card that will not answer (a failed run) is not waited for.
+    let grace = Duration::from_secs(10);
+    for (name, running) in [
+        ("SM-DP B", running_dp),
+        ("SM-SR B", running_b),
+        ("SM-SR A", running_a),
+    ] {
+        match tokio::time::timeout(grace, running.stop()).await {
+            Ok(r) => r.with_context(|| format!("stopping {name}"))?,
+            Err(_) => p.line(&format!("{name} did not stop within {grace:?}; leaving it")),
+        }
+    }
+    let _ = tokio::time::timeout(grace, smsc_task).await;
     if ok < results.len() {
         bail!(
             "{} of {} eUICC(s) did not complete the export",

@@ -23,13 +23,28 @@ fn export(dir: &std::path::Path, extra: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
+fn export_moves_the_card_to_smsr_b_and_operator_b_over_sms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = export(dir.path(), &[]);
+    assert!(ok, "esim scenario export failed:\n{stdout}\n{stderr}");
+    check(&stdout, &stderr, "sms");
+}
+
+#[test]
 fn export_moves_the_card_to_smsr_b_and_operator_b_over_https() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ok, stdout, stderr) = export(dir.path(), &["--https"]);
-    assert!(ok, "esim scenario export failed:\n{stdout}\n{stderr}");
-    let v: serde_json::Value = serde_json::from_str(&stdout)
+    assert!(
+        ok,
+        "esim scenario export --https failed:\n{stdout}\n{stderr}"
+    );
+    check(&stdout, &stderr, "https");
+}
+
+fn check(stdout: &str, stderr: &str, transport: &str) {
+    let v: serde_json::Value = serde_json::from_str(stdout)
         .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"));
-    assert_eq!(v["transport"], "https");
+    assert_eq!(v["transport"], transport);
     assert_eq!(v["succeeded"], 1, "{stdout}\n{stderr}");
     let a = v["smsrA"]["id"].as_str().expect("SM-SR A id");
     let b = v["smsrB"]["id"].as_str().expect("SM-SR B id");
@@ -66,6 +81,7 @@ fn export_moves_the_card_to_smsr_b_and_operator_b_over_https() {
     );
     assert_eq!(r["profileState"], "Enabled", "{r}");
     assert_eq!(r["attachedToOperatorB"], true, "{r}\n{stderr}");
+    assert_eq!(r["notificationConfirmed"], true, "{r}");
     assert_eq!(r["bootstrapAfter"], "Disabled", "{r}");
     assert!(
         stderr.contains("ES4.SMSRChange at SM-SR A executed"),
