@@ -24,6 +24,7 @@ use crate::es3::{
     Answer, answer, header, install_response, isd_r_responses, isd_r_script, request,
 };
 use crate::ops::{DriverError, Phase, Run};
+use esim_service::ClientError;
 
 type Step<T> = Result<T, DriverError>;
 
@@ -556,6 +557,12 @@ async fn clean_up(
                 )),
             ),
         },
+        // The SM-SR is down (after the retries of `Run::es3`): the ISD-P may exist, so the
+        // roll-back is not over; the recovery loop tries again once the lease has run out.
+        Err(e @ (ClientError::Transport(_) | ClientError::Timeout(_))) if !matches!(&e, ClientError::Transport(m) if m == crate::ops::TAKEN_OVER) =>
+        {
+            return Err(DriverError::Unreachable(format!("ES3.DeleteISDP: {e}")));
+        }
         Err(e) => (0x6985, Some(format!("; ES3.DeleteISDP failed: {e}"))),
     };
     let mut status = match machine {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::service::Inner;
 
 /// The transport error of an ES3 call whose operation another replica took over.
-const TAKEN_OVER: &str = "the operation was taken over by another replica";
+pub(crate) const TAKEN_OVER: &str = "the operation was taken over by another replica";
 
 /// Prefix of the operation kinds of the SM-DP (the store may be shared with an SM-SR).
 pub(crate) const KIND_PREFIX: &str = "SM-DP/";
@@ -88,6 +88,11 @@ pub(crate) enum DriverError {
     /// The stored step could not be read.
     #[error("corrupt operation state: {0}")]
     Corrupt(String),
+    /// The SM-SR could not be reached for a step that must happen (the clean-up of a failed
+    /// download): the operation stays where it is and is taken up again by the recovery loop
+    /// once its lease has run out.
+    #[error("SM-SR unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// A running operation.

@@ -271,7 +271,7 @@ impl Smdp {
             };
             match result {
                 Ok(()) => {}
-                Err(DriverError::Store(e)) => {
+                Err(e @ (DriverError::Store(_) | DriverError::Unreachable(_))) => {
                     tracing::warn!(op = %id, "operation stopped (recovered later): {e}");
                 }
                 Err(e) => tracing::error!(op = %id, "operation stopped: {e}"),

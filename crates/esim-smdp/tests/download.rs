@@ -1254,3 +1254,58 @@ async fn lost_es3_answers_are_asked_again_with_the_same_call_identifier() {
         assert_eq!(enabled.iccid.as_ref(), Some(&iccid), "{name}");
     }
 }
+
+/// A failed download whose clean-up cannot reach the SM-SR is not finished: it stays in its
+/// clean-up step (the ISD-P may exist) and the recovery loop completes the roll-back later.
+#[tokio::test]
+async fn clean_up_waits_for_an_unreachable_smsr() {
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
+    let (pki, issued) = pki_and_card();
+    let mut fake = FakeSmsr::new(&issued, new_card(&issued));
+    fake.corrupt_send = Some(3);
+    fake.delete_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let smsr = Arc::new(fake);
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb, "r1", |c| {
+        c.es3_timeout = Duration::from_millis(600);
+    });
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "cleanup-later",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        true,
+    );
+    let out = smdp
+        .call(&mno(MNO), req, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = out else {
+        panic!("the roll-back must wait for the SM-SR, got {out:?}")
+    };
+    assert_eq!(
+        smsr.card.lock().unwrap().registry().isdps().len(),
+        1,
+        "the ISD-P is still there"
+    );
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Allocated,
+        "not released before the ISD-P is gone"
+    );
+    // The SM-SR is back; once the lease has run out the recovery finishes the roll-back.
+    smsr.delete_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let later = esim_service::now().plus_ms(3_600_000);
+    assert_eq!(smdp.recover(later).await.unwrap(), 1);
+    let v = done(smdp.outcome(&mno(MNO), &operation_id, WAIT).await.unwrap());
+    assert_eq!(status(&v).status, Status::Failed, "{v}");
+    assert!(smsr.card.lock().unwrap().registry().isdps().is_empty());
+    assert_eq!(
+        store.get_inventory(&iccid).await.unwrap().state,
+        InventoryState::Released
+    );
+}

@@ -285,6 +285,9 @@ pub struct FakeSmsr {
     /// The next this many calls are executed but their answers lost (a transport error, as
     /// when the connection breaks or the SM-SR restarts after executing).
     pub lose_answers: AtomicU32,
+    /// While set, ES3.DeleteISDP fails in transport without reaching the card (the SM-SR is
+    /// down).
+    pub delete_down: std::sync::atomic::AtomicBool,
 }
 
 impl FakeSmsr {
@@ -298,6 +301,7 @@ impl FakeSmsr {
             calls: Mutex::new(Vec::new()),
             answered: Mutex::new(HashMap::new()),
             lose_answers: AtomicU32::new(0),
+            delete_down: std::sync::atomic::AtomicBool::new(false),
             block_send: None,
             hold_send: None,
             corrupt_send: None,
@@ -483,6 +487,11 @@ impl FunctionClient for FakeSmsr {
             h.function_requester_identifier,
             h.function_call_identifier.as_str()
         );
+        if matches!(request, AnyRequest::Es3DeleteIsdp(_))
+            && self.delete_down.load(Ordering::SeqCst)
+        {
+            return Err(ClientError::Transport("connection refused (test)".into()));
+        }
         if let Some(v) = self.answered.lock().unwrap().get(&key) {
             return Ok(v.clone());
         }
