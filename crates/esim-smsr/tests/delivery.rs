@@ -202,7 +202,18 @@ impl Lab {
             let _ = rx.await;
         }));
         let sqlite = format!("sqlite:{}", dir.path().join("x.db").display());
-        let store = esim_store::connect(url.unwrap_or(&sqlite)).await.unwrap();
+        // PostgreSQL: a fresh schema per run, so no run sees another's queues or counters.
+        let pg = url.map(|u| {
+            let sep = if u.contains('?') { '&' } else { '?' };
+            let unique = OperationId::random().unwrap();
+            format!(
+                "{u}{sep}schema=dlv_{}",
+                unique.as_str().to_ascii_lowercase()
+            )
+        });
+        let store = esim_store::connect(pg.as_deref().unwrap_or(&sqlite))
+            .await
+            .unwrap();
         let sealer: Arc<dyn Sealer> =
             Arc::new(AesSealer::new("k1", &SecretKey::random(32).unwrap()).unwrap());
         let (https_addr, https_listener) = if https {
