@@ -585,8 +585,20 @@ async fn store_named(name: &str) -> Arc<dyn Store> {
     match name {
         "memory" => memory(),
         "postgres" => {
+            // A fresh schema per store: no run sees another's data.
             let url = std::env::var("ESIM_TEST_PG_URL").unwrap();
-            Arc::new(esim_store::PgStore::connect(&url).await.unwrap())
+            let schema = format!(
+                "fn_{}",
+                esim_store::OperationId::random()
+                    .unwrap()
+                    .as_str()
+                    .to_ascii_lowercase()
+            );
+            Arc::new(
+                esim_store::PgStore::connect_in_schema(&url, &schema)
+                    .await
+                    .unwrap(),
+            )
         }
         _ => sqlite().await,
     }
