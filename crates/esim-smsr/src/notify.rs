@@ -19,6 +19,9 @@ use crate::delivery::{DeliveryError, NotificationSink};
 use crate::ops::pol2_of;
 use crate::service::{Inner, now};
 
+/// EIS additional property: sequence number of the last card notification applied.
+pub const LAST_NOTIFICATION_SEQ: &str = "last-notification-seq";
+
 /// A change of a Profile reported to its owners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -130,7 +133,56 @@ impl Inner {
     }
 
     /// Applies a card notification to the EIS (digest §3.3 step 5–6, §3.4).
+    /// A verified notification from the card: applied unless it is older than the last one
+    /// applied (a card re-sends an unconfirmed notification, possibly after a newer one was
+    /// handled: applying it would undo the newer change; docs/spec-choices.md row 76), then
+    /// its sequence number is recorded in the EIS (`last-notification-seq`).
     pub(crate) async fn on_card_notification(
+        self: &Arc<Self>,
+        eid: &Eid,
+        n: &Notification,
+        seq: u16,
+    ) -> Result<(), StoreError> {
+        let eis = match self.store.get_eis(eid).await {
+            Ok(e) => e,
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!(eid = %eid.as_str(), "notification from an unknown eUICC ignored");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let last = eis
+            .additional_properties
+            .get(LAST_NOTIFICATION_SEQ)
+            .and_then(|v| v.parse::<u16>().ok());
+        // Sequence numbers wrap: `seq` is not newer when it is at most half the range behind.
+        if let Some(last) = last
+            && last.wrapping_sub(seq) < 0x8000
+        {
+            tracing::info!(
+                eid = %eid.as_str(),
+                seq,
+                last,
+                "notification not newer than the last one applied: confirmed, not applied"
+            );
+            return Ok(());
+        }
+        self.apply_card_notification(eid, n, seq).await?;
+        // Record it (a concurrent EIS change makes the version check fail: read again once).
+        for _ in 0..2 {
+            let mut eis = self.store.get_eis(eid).await?;
+            eis.additional_properties
+                .insert(LAST_NOTIFICATION_SEQ.into(), seq.to_string());
+            match self.store.update_eis(&eis).await {
+                Ok(_) => break,
+                Err(StoreError::VersionMismatch { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_card_notification(
         self: &Arc<Self>,
         eid: &Eid,
         n: &Notification,

@@ -1025,7 +1025,9 @@ async fn fallback_notification_updates_the_eis() {
         status(&e.enable(&mno2(), &b).await),
         Status::ExecutedSuccess
     );
-    e.deliver_notifications(e.attach()).await;
+    let switched_to_b = e.attach();
+    assert!(!switched_to_b.is_empty());
+    e.deliver_notifications(switched_to_b.clone()).await;
     assert_eq!(e.state_of(&b).await.as_deref(), Some("Enabled"));
     // B loses the network: the card falls back to A on its own and notifies.
     let ns = e.exec.with(&e.eid, |card| {
@@ -1055,6 +1057,11 @@ async fn fallback_notification_updates_the_eis() {
         e.cb.notifications("mno1")
             .contains(&Function::Es4HandleProfileEnabledNotification)
     );
+    // The card re-sends the older notification of the switch to B (e.g. its confirmation was
+    // lost): it is confirmed but not applied over the newer fall-back.
+    e.deliver_notifications(switched_to_b).await;
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
+    assert_eq!(e.state_of(&b).await.as_deref(), Some("Disabled"));
 }
 
 // ---------------------------------------------------------------------------------------------
