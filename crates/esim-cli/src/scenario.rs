@@ -81,6 +81,19 @@ pub struct ExportArgs {
     /// Give up on a long function after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// The binding of the function calls (ES2, ES3, ES4, ES7): `json` (HTTP + JSON) or `soap`
+    /// (SOAP 1.2 with WS-Addressing, DESIGN §3.4). Both are served on every server port.
+    #[arg(long, value_enum, default_value_t = Binding::Json)]
+    binding: Binding,
+}
+
+/// How the parties call each other's functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Binding {
+    /// JSON over HTTP (`/api/v1/{ES}/{Function}`).
+    Json,
+    /// SOAP 1.2 + WS-Addressing (`/soap/{ES}`).
+    Soap,
 }
 
 /// Runs `esim scenario …`.
@@ -137,11 +150,14 @@ impl CardResult {
     }
 }
 
-fn client(url: &str, token: &str) -> Result<Arc<dyn FunctionClient>> {
-    Ok(Arc::new(
-        esim_http::HttpFunctionClient::new(url, token)
-            .map_err(|e| anyhow::anyhow!("client of {url}: {e}"))?,
-    ))
+fn client(binding: Binding, url: &str, token: &str) -> Result<Arc<dyn FunctionClient>> {
+    Ok(match binding {
+        Binding::Json => Arc::new(
+            esim_http::HttpFunctionClient::new(url, token)
+                .map_err(|e| anyhow::anyhow!("client of {url}: {e}"))?,
+        ),
+        Binding::Soap => Arc::new(esim_soap::SoapFunctionClient::new(url, token)),
+    })
 }
 
 /// The status of an SGP.02 answer as one line; `None` when executed.
@@ -232,6 +248,7 @@ async fn call(
 
 #[allow(clippy::too_many_lines)]
 async fn export(args: ExportArgs, out: &Output) -> Result<()> {
+    let binding = args.binding;
     let p = Progress { t0: Instant::now() };
     let (template_path, template) = lab::find_template(args.template.as_deref())?;
     p.line(&format!("SAIP template {}", template_path.display()));
@@ -390,7 +407,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
             smdps: HashMap::new(),
-            peers: HashMap::from([(smsr_b_id.clone(), client(&url_b, &a_at_b)?)]),
+            peers: HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &a_at_b)?)]),
             replica: "scenario".into(),
         },
         pki,
@@ -413,8 +430,8 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             transport,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
-            smdps: HashMap::from([(smdp_id.clone(), client(&url_dp, &b_at_dp)?)]),
-            peers: HashMap::from([(smsr_a_id.clone(), client(&url_a, &b_at_a)?)]),
+            smdps: HashMap::from([(smdp_id.clone(), client(binding, &url_dp, &b_at_dp)?)]),
+            peers: HashMap::from([(smsr_a_id.clone(), client(binding, &url_a, &b_at_a)?)]),
             replica: "scenario".into(),
         },
         &pki_b,
@@ -439,7 +456,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         pki,
         store_dp.clone(),
         sealer.clone(),
-        HashMap::from([(smsr_b_id.clone(), client(&url_b, &dp_at_b)?)]),
+        HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &dp_at_b)?)]),
         cb_dp,
         api_dp,
         "scenario",
@@ -568,10 +585,10 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         generated.len()
     ));
 
-    let es4_a_by_a = client(&url_a, &mno_a_tok)?;
-    let es4_b_by_a = client(&url_b, &mno_a_tok)?;
-    let es4_b_by_b = client(&url_b, &mno_b_tok)?;
-    let es2_b = client(&url_dp, &mno_b_tok)?;
+    let es4_a_by_a = client(binding, &url_a, &mno_a_tok)?;
+    let es4_b_by_a = client(binding, &url_b, &mno_a_tok)?;
+    let es4_b_by_b = client(binding, &url_b, &mno_b_tok)?;
+    let es2_b = client(binding, &url_dp, &mno_b_tok)?;
     let plmn_b = Plmn::parse(PLMN_B).map_err(|e| anyhow::anyhow!(e))?;
     let mut attach: HashMap<String, bool> = HashMap::new();
     let note_attach = |ev: esim_device::DeviceEvent, attach: &mut HashMap<String, bool>| {
@@ -843,6 +860,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             "smsrB": {"id": smsr_b_id, "api": url_b},
             "smdpB": {"id": smdp_id, "api": url_dp},
             "transport": if args.https { "https" } else { "sms" },
+            "binding": match binding { Binding::Json => "json", Binding::Soap => "soap" },
             "results": results.iter().map(|r| json!({
                 "eid": r.eid,
                 "smsrBefore": r.smsr_before,

@@ -41,6 +41,51 @@ fn export_moves_the_card_to_smsr_b_and_operator_b_over_https() {
     check(&stdout, &stderr, "https");
 }
 
+/// The same story with every function call (ES2, ES3, ES4, ES7) in the SOAP binding; the
+/// servers' audit trails show the calls arrived over SOAP.
+#[test]
+fn export_over_the_soap_binding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = export(dir.path(), &["--binding", "soap"]);
+    assert!(
+        ok,
+        "esim scenario export --binding soap failed:\n{stdout}\n{stderr}"
+    );
+    check(&stdout, &stderr, "sms");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["binding"], "soap");
+    // Every function call SM-SR B answered came in over SOAP (the SOAP server audits with
+    // `"binding": "soap"`), among them the ES7 hand-over and the ES3 download.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let entries = rt.block_on(async {
+        let url = format!("sqlite:{}", dir.path().join("run/smsr-b.db").display());
+        let store = esim_store::connect(&url).await.expect("SM-SR B store");
+        store
+            .query_audit(&esim_store::AuditQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("audit")
+    });
+    let soap: std::collections::BTreeSet<String> = entries
+        .iter()
+        .filter(|e| e.detail.to_string().contains("\"soap\""))
+        .map(|e| e.function.clone())
+        .collect();
+    for f in [
+        "ES7.HandoverEUICC",
+        "ES3.CreateISDP",
+        "ES3.SendData",
+        "ES4.PrepareSMSRChange",
+    ] {
+        assert!(soap.contains(f), "{f} not received over SOAP: {soap:?}");
+    }
+}
+
 fn check(stdout: &str, stderr: &str, transport: &str) {
     let v: serde_json::Value = serde_json::from_str(stdout)
         .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"));
