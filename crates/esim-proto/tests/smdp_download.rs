@@ -109,7 +109,7 @@ fn params_for(
         signing_key: pki.smdp.key.clone(),
         certificate: pki.smdp.cert.clone(),
         ecasd_key: issued.ecasd_cert.public_key().clone(),
-        package,
+        package: package.into(),
         config: Config::default(),
     }
 }
@@ -134,7 +134,7 @@ fn download_installs_the_ts48_profile() {
         signing_key: pki.smdp.key.clone(),
         certificate: pki.smdp.cert.clone(),
         ecasd_key: issued.ecasd_cert.public_key().clone(),
-        package: pkg.clone(),
+        package: pkg.clone().into(),
         config: Config {
             required_memory: Some(30_000),
             segment_size: 512,
@@ -171,7 +171,7 @@ fn certificate_from_another_ci_cleans_up() {
         signing_key: other.smdp.key.clone(),
         certificate: other.smdp.cert.clone(),
         ecasd_key: issued.ecasd_cert.public_key().clone(),
-        package: pkg,
+        package: pkg.into(),
         config: Config::default(),
     };
     let (end, trace) = run(&mut card, params);

@@ -175,7 +175,7 @@ pub(crate) async fn drive_download(mut run: Run, recovered: bool) -> Step<()> {
         signing_key: run.inner.config.signing_key.clone(),
         certificate: run.inner.config.certificate.clone(),
         ecasd_key,
-        package: package.to_vec(),
+        package: zeroize::Zeroizing::new(package.to_vec()),
         config: dl_config,
     };
     drop(package);

@@ -418,7 +418,7 @@ impl Env {
             signing_key: p.smdp.key.clone(),
             certificate: p.smdp.cert.clone(),
             ecasd_key: self.issued.ecasd_cert.public_key().clone(),
-            package,
+            package: package.into(),
             config: Config::default(),
         };
         let (state, out) = AwaitingIsdpCreated::start(params).unwrap();

@@ -648,7 +648,7 @@ impl Env {
             signing_key: p.smdp.key.clone(),
             certificate: p.smdp.cert.clone(),
             ecasd_key: self.issued.ecasd_cert.public_key().clone(),
-            package: pp.encode().unwrap(),
+            package: pp.encode().unwrap().into(),
             config: Config::default(),
         };
         let smdp = caller("smdp1", role::SM_DP);

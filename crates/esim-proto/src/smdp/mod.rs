@@ -40,6 +40,7 @@ use esim_crypto::scp03t::{
     Scp03tError, Scp03tHost, Scp03tHostAwaitingInitUpdateResponse, Scp03tResponse,
 };
 use esim_saip::asn1::EUICCResponse;
+use zeroize::Zeroizing;
 
 /// Errors of the SM-DP's own side (never a card answer: those lead to [`CleaningUp`]).
 #[derive(Debug, thiserror::Error)]
@@ -135,8 +136,9 @@ pub struct DownloadParams {
     pub certificate: Certificate,
     /// PK.ECASD.ECKA from a CERT.ECASD.ECKA the caller verified (EIS).
     pub ecasd_key: PublicKey,
-    /// The (unprotected) Profile Package, DER.
-    pub package: Vec<u8>,
+    /// The (unprotected) Profile Package, DER: it holds the Ki/OPc and keys of the Profile, so
+    /// it is zeroized when dropped.
+    pub package: Zeroizing<Vec<u8>>,
     /// Tunables.
     pub config: Config,
 }
@@ -155,7 +157,7 @@ impl std::fmt::Debug for DownloadParams {
 struct Ctx {
     isdp_aid: Aid,
     iccid: Iccid,
-    package: Vec<u8>,
+    package: Zeroizing<Vec<u8>>,
     config: Config,
     /// The ISD-P's static SCP03 Key-MAC once the receipt was verified: the Master Delete token
     /// key (`esim_euicc::master_delete`, docs/spec-choices.md row 41).
