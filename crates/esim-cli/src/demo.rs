@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use zeroize::Zeroizing;
 
 const EXAMPLES: &str = "Examples:
   esim demo                      # 3 eUICCs over SMS, servers stay up until Ctrl-C
@@ -59,21 +58,6 @@ pub struct DemoArgs {
     timeout: u64,
 }
 
-fn token() -> Result<Zeroizing<String>> {
-    Ok(Zeroizing::new(format!("tok-{}", mno::fresh_call_id()?)))
-}
-
-/// Progress lines on standard error (also with `--json`, whose summary goes to standard output).
-struct Progress {
-    t0: Instant,
-}
-
-impl Progress {
-    fn line(&self, text: &str) {
-        eprintln!("[{:>6.1}s] {text}", self.t0.elapsed().as_secs_f64());
-    }
-}
-
 /// One card's result.
 #[derive(Debug, Clone)]
 struct CardResult {
@@ -95,7 +79,7 @@ pub fn run(args: DemoArgs, out: &Output) -> Result<()> {
 
 #[allow(clippy::too_many_lines)]
 async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
-    let p = Progress { t0: Instant::now() };
+    let p = lab::Progress::start();
     let (template_path, template) = lab::find_template(args.template.as_deref())?;
     p.line(&format!("SAIP template {}", template_path.display()));
     let lab = lab::prepare(&args.dir, args.cards, &template, &mut |l| p.line(l))?;
@@ -123,16 +107,6 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     // The SMSC simulator: MO SMS to "SMSR" go to the SM-SR's session; MT SMS to a card's MSISDN
     // go to the modem bound with that address range.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |rx: &tokio::sync::watch::Receiver<bool>| {
-        let mut rx = rx.clone();
-        async move {
-            while !*rx.borrow() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        }
-    };
     let smsc = esim_smpp::Smsc::new(SmscConfig {
         routes: vec![Route {
             pattern: RoutePattern::Exact("SMSR".into()),
@@ -143,7 +117,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     let smsc_listener = TcpListener::bind("127.0.0.1:0").await?;
     let smsc_addr = smsc_listener.local_addr()?;
     let smsc_task = tokio::spawn({
-        let stop = stopped(&stop_rx);
+        let stop = servers::stopper(&stop_rx);
         async move { smsc.run(smsc_listener, stop).await }
     });
     p.line(&format!("SMSC simulator (SMPP 3.4) on {smsc_addr}"));
@@ -155,7 +129,8 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     let smsr_url = format!("http://{}", smsr_api.local_addr()?);
     let smdp_url = format!("http://{}", smdp_api.local_addr()?);
 
-    let (eum_token, dp_token, sr_token, mno_token) = (token()?, token()?, token()?, token()?);
+    let (eum_token, dp_token, sr_token, mno_token) =
+        (lab::token()?, lab::token()?, lab::token()?, lab::token()?);
     let parties = vec![
         Party {
             id: pki.eum.id.clone(),
@@ -264,7 +239,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     let device = esim_device::Device::new(dc)?;
     let mut events = device.events();
     let device_task = tokio::spawn({
-        let stop = stopped(&stop_rx);
+        let stop = servers::stopper(&stop_rx);
         async move { device.run(Listeners::default(), stop).await }
     });
     p.line(&format!(
@@ -330,25 +305,11 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     ));
 
     // Operator B's Profiles: generated from the template, Ki/OPc random and sealed.
-    let generated = smdp
-        .inventory()
-        .generate(
-            &esim_smdp::GenerateRequest {
-                owner: "mno-b".into(),
-                profile_type: "demo-b".into(),
-                template_name: template_path.display().to_string(),
-                template: template.clone(),
-                iccid_start: "890010200000000000".into(),
-                count: args.cards,
-                imsi_start: Some(Imsi::parse(&format!("{PLMN_B}0000000001"))?),
-            },
-            esim_service::now(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
+    let generated =
+        lab::generate_operator_b(&smdp, &template_path, &template, "demo-b", args.cards).await?;
     p.line(&format!(
         "SM-DP inventory: {} Profile(s) of type demo-b for operator B (PLMN {PLMN_B})",
-        generated.len()
+        generated
     ));
 
     // ES2.DownloadProfile with EnableProfile for every eUICC, concurrently, as operator B.
@@ -455,7 +416,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
 
     // Summary.
     let mno_token_file = lab.run_dir.join("mno-b.token");
-    write_secret(&mno_token_file, mno_token.as_bytes())?;
+    crate::pki::write_secret(&mno_token_file, mno_token.as_bytes())?;
     if out.json {
         out.print_json(&json!({
             "smsr": {"id": smsr_id, "api": smsr_url},
@@ -520,19 +481,5 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
             results.len()
         );
     }
-    Ok(())
-}
-
-fn write_secret(path: &std::path::Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(data)?;
     Ok(())
 }

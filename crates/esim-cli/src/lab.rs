@@ -148,3 +148,61 @@ pub fn prepare(
         cards,
     })
 }
+
+/// A fresh random API token for a party of the lab.
+pub fn token() -> Result<zeroize::Zeroizing<String>> {
+    Ok(zeroize::Zeroizing::new(format!(
+        "tok-{}",
+        crate::mno::fresh_call_id()?
+    )))
+}
+
+/// Progress lines on standard error, with the time since the start (also with `--json`, whose
+/// summary goes to standard output).
+#[derive(Debug)]
+pub struct Progress {
+    t0: std::time::Instant,
+}
+
+impl Progress {
+    /// Starts the clock.
+    pub fn start() -> Self {
+        Progress {
+            t0: std::time::Instant::now(),
+        }
+    }
+
+    /// One line.
+    pub fn line(&self, text: &str) {
+        eprintln!("[{:>6.1}s] {text}", self.t0.elapsed().as_secs_f64());
+    }
+}
+
+/// Operator B's Profiles in an SM-DP's inventory: `count` generated from `template` with type
+/// `profile_type`, ICCIDs `8900102…` (Luhn digit added), IMSIs from PLMN B, Ki/OPc random and
+/// sealed.
+pub async fn generate_operator_b(
+    smdp: &esim_smdp::Smdp,
+    template_path: &Path,
+    template: &[u8],
+    profile_type: &str,
+    count: u32,
+) -> Result<usize> {
+    let generated = smdp
+        .inventory()
+        .generate(
+            &esim_smdp::GenerateRequest {
+                owner: "mno-b".into(),
+                profile_type: profile_type.into(),
+                template_name: template_path.display().to_string(),
+                template: template.to_vec(),
+                iccid_start: "890010200000000000".into(),
+                count,
+                imsi_start: Some(Imsi::parse(&format!("{PLMN_B}0000000001"))?),
+            },
+            esim_service::now(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
+    Ok(generated.len())
+}

@@ -204,7 +204,7 @@ fn write_public(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Writes a secret file created with mode 0600 (never chmod afterwards: the bytes never exist
 /// in a file with wider permissions). An existing file is removed first.
-fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
     if path.exists() {
         fs::remove_file(path).with_context(|| format!("replacing {}", path.display()))?;
     }

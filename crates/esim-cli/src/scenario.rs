@@ -109,21 +109,6 @@ pub fn run(cmd: ScenarioCmd, out: &Output) -> Result<()> {
     }
 }
 
-fn token() -> Result<Zeroizing<String>> {
-    Ok(Zeroizing::new(format!("tok-{}", mno::fresh_call_id()?)))
-}
-
-/// Progress lines on standard error (also with `--json`).
-struct Progress {
-    t0: Instant,
-}
-
-impl Progress {
-    fn line(&self, text: &str) {
-        eprintln!("[{:>6.1}s] {text}", self.t0.elapsed().as_secs_f64());
-    }
-}
-
 /// One card's story.
 #[derive(Debug, Clone, Default)]
 struct CardResult {
@@ -249,7 +234,7 @@ async fn call(
 #[allow(clippy::too_many_lines)]
 async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let binding = args.binding;
-    let p = Progress { t0: Instant::now() };
+    let p = lab::Progress::start();
     let (template_path, template) = lab::find_template(args.template.as_deref())?;
     p.line(&format!("SAIP template {}", template_path.display()));
     let lab = lab::prepare(&args.dir, args.cards, &template, &mut |l| p.line(l))?;
@@ -309,16 +294,6 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     // The SMSC simulator. The device sends its MO SMS to "SMSR", routed to SM-SR B (the one
     // that receives the notification of the new Profile); SM-SR A binds as "smsr-a".
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |rx: &tokio::sync::watch::Receiver<bool>| {
-        let mut rx = rx.clone();
-        async move {
-            while !*rx.borrow() {
-                if rx.changed().await.is_err() {
-                    break;
-                }
-            }
-        }
-    };
     let smsc = esim_smpp::Smsc::new(SmscConfig {
         routes: vec![Route {
             pattern: RoutePattern::Exact("SMSR".into()),
@@ -329,7 +304,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let smsc_listener = TcpListener::bind("127.0.0.1:0").await?;
     let smsc_addr = smsc_listener.local_addr()?;
     let smsc_task = tokio::spawn({
-        let stop = stopped(&stop_rx);
+        let stop = servers::stopper(&stop_rx);
         async move { smsc.run(smsc_listener, stop).await }
     });
     p.line(&format!(
@@ -346,8 +321,9 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let url_dp = format!("http://{}", api_dp.local_addr()?);
 
     // Tokens: each party's token at the servers it calls.
-    let (eum_tok, mno_a_tok, mno_b_tok) = (token()?, token()?, token()?);
-    let (a_at_b, b_at_a, dp_at_b, b_at_dp) = (token()?, token()?, token()?, token()?);
+    let (eum_tok, mno_a_tok, mno_b_tok) = (lab::token()?, lab::token()?, lab::token()?);
+    let (a_at_b, b_at_a, dp_at_b, b_at_dp) =
+        (lab::token()?, lab::token()?, lab::token()?, lab::token()?);
     let party = |id: &str, name: &str, r: &str, tok: &Zeroizing<String>| Party {
         id: id.into(),
         name: name.into(),
@@ -487,7 +463,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let device = esim_device::Device::new(dc)?;
     let mut events = device.events();
     let device_task = tokio::spawn({
-        let stop = stopped(&stop_rx);
+        let stop = servers::stopper(&stop_rx);
         async move { device.run(Listeners::default(), stop).await }
     });
     p.line(&format!(
@@ -564,25 +540,11 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     ));
 
     // Operator B's Profiles at SM-DP B.
-    let generated = smdp
-        .inventory()
-        .generate(
-            &esim_smdp::GenerateRequest {
-                owner: "mno-b".into(),
-                profile_type: "export-b".into(),
-                template_name: template_path.display().to_string(),
-                template: template.clone(),
-                iccid_start: "890010200000000000".into(),
-                count: args.cards,
-                imsi_start: Some(Imsi::parse(&format!("{PLMN_B}0000000001"))?),
-            },
-            esim_service::now(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
+    let generated =
+        lab::generate_operator_b(&smdp, &template_path, &template, "export-b", args.cards).await?;
     p.line(&format!(
         "SM-DP B inventory: {} Profile(s) of type export-b for operator B (PLMN {PLMN_B})",
-        generated.len()
+        generated
     ));
 
     let es4_a_by_a = client(binding, &url_a, &mno_a_tok)?;

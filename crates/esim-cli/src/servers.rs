@@ -122,7 +122,10 @@ impl Running {
     }
 }
 
-fn stopper(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+/// A future that completes once `rx` says stop (or its sender is gone).
+pub(crate) fn stopper(
+    rx: &watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let mut rx = rx.clone();
     async move {
         while !*rx.borrow() {
