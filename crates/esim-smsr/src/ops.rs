@@ -519,7 +519,8 @@ async fn create_isdp(run: &mut Run, b: &CreateIsdpRequest) -> R {
     let out = run
         .es5(&b.eid, "create-isdp", JobTarget::IsdR, apdus(&[cmd])?)
         .await?;
-    match check(out, "CreateISDP", Some(&b.iccid)) {
+    let created = (&b.eid, &aid, "create-isdp", life_cycle::SELECTABLE);
+    match check_or_done(run, out, "CreateISDP", &b.iccid, created).await {
         Ok(responses) => {
             run.inner
                 .store
@@ -536,6 +537,71 @@ async fn create_isdp(run: &mut Run, b: &CreateIsdpRequest) -> R {
             run.inner.store.delete_profile(&b.eid, &b.iccid).await.ok();
             Err(e)
         }
+    }
+}
+
+/// Whether the card already shows the ISD-P at `aid` in life cycle `wanted` (the result of a
+/// command this operation sent), read with `GET STATUS` (P1 `40`, AID filter).
+///
+/// A command can reach the card while its answer is lost (the SM-SR killed before the PoR came
+/// back, an SMS-MO dropped); sent again after a restart, the card refuses what it already did
+/// (`6A80` for an existing AID, `6985` for a Profile already enabled). When the card is in the
+/// state the command leads to, the operation completes instead of failing over a change the
+/// EIS would then not know (docs/spec-choices.md row 77).
+async fn already_done(
+    run: &mut Run,
+    eid: &Eid,
+    aid: &Aid,
+    step: &str,
+    wanted: u8,
+) -> Result<bool, RunErr> {
+    let cmd = GetStatus::for_aid(StatusSubset::Applications, aid).to_command();
+    let out = run
+        .es5(
+            eid,
+            &format!("{step}-check"),
+            JobTarget::IsdR,
+            apdus(&[cmd])?,
+        )
+        .await?;
+    let Some(r) = (match &out {
+        Es5Outcome::Completed { responses, .. } | Es5Outcome::CardError { responses, .. } => {
+            responses.last()
+        }
+        _ => None,
+    }) else {
+        return Ok(false);
+    };
+    if !r.is_success() {
+        return Ok(false);
+    }
+    let entries = parse_entries(&r.data).map_err(|e| internal("GET STATUS", e))?;
+    let done = entries
+        .iter()
+        .any(|e| e.aid == *aid && e.life_cycle & !life_cycle::LOCKED_BIT == wanted);
+    if done {
+        tracing::info!(eid = %eid.as_str(), aid = %aid, step, "the card did it already: an earlier send's answer was lost");
+    }
+    Ok(done)
+}
+
+/// [`check`], but a card error after which the card shows the ISD-P in life cycle `wanted`
+/// counts as done ([`already_done`]).
+async fn check_or_done(
+    run: &mut Run,
+    out: Es5Outcome,
+    what: &str,
+    iccid: &Iccid,
+    target: (&Eid, &Aid, &str, u8),
+) -> Result<Vec<ResponseApdu>, RunErr> {
+    let (eid, aid, step, wanted) = target;
+    match check(out, what, Some(iccid)) {
+        Ok(r) => Ok(r),
+        Err(e) if already_done(run, eid, aid, step, wanted).await? => {
+            drop(e);
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -672,7 +738,8 @@ async fn enable(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
     let out = run
         .es5(eid, "enable", JobTarget::IsdR, apdus(&cmds)?)
         .await?;
-    check(out, "EnableProfile", Some(iccid))?;
+    let enabled = (eid, &aid, "enable", life_cycle::ENABLED);
+    check_or_done(run, out, "EnableProfile", iccid, enabled).await?;
     let store = &run.inner.store;
     store
         .set_profile_state(eid, iccid, ProfileState::Enabled, now())
@@ -725,7 +792,8 @@ async fn disable(run: &mut Run, eid: &Eid, iccid: &Iccid) -> R {
     let out = run
         .es5(eid, "disable", JobTarget::IsdR, apdus(&cmds)?)
         .await?;
-    check(out, "DisableProfile", Some(iccid))?;
+    let disabled = (eid, &aid, "disable", life_cycle::DISABLED);
+    check_or_done(run, out, "DisableProfile", iccid, disabled).await?;
     let store = &run.inner.store;
     store
         .set_profile_state(eid, iccid, ProfileState::Disabled, now())

@@ -2043,3 +2043,113 @@ async fn register_eis_over_the_protocol_with_profiles_and_properties() {
         assert!(decode_request(Function::Es1RegisterEis, &bad.to_string()).is_err());
     }
 }
+
+/// The INSTALL of CreateISDP reached the card but its answer was lost with the SM-SR (killed
+/// before the PoR came back); the restarted SM-SR sends it again and the card refuses it
+/// (`6A80`, the AID exists). The SM-SR finds the fresh ISD-P it allocated and completes, so no
+/// half-made ISD-P is left that the EIS does not know (docs/spec-choices.md row 77).
+#[tokio::test(flavor = "multi_thread")]
+async fn create_isdp_whose_answer_was_lost_completes_after_a_restart() {
+    for s in both_stores() {
+        let e = env(store_named(s).await).await;
+        let (_, a) = package_with(ICCID_A, 0);
+        let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 600);
+        *e.exec.hang_after.lock().unwrap() = Some("create-isdp".into());
+        let who = smdp();
+        let fcid = format!("{}-lost-answer", e.eid.as_str());
+        let body = json!({"Eid": e.eid, "Iccid": a, "Mno-id": "mno1", "RequiredMemory": 40000});
+        let o = smsr1
+            .call(
+                &who,
+                request(Function::Es3CreateIsdp, &who, &fcid, body.clone()),
+                Duration::from_millis(300),
+            )
+            .await
+            .unwrap();
+        let CallOutcome::Pending { operation_id, .. } = o else {
+            panic!("expected Pending, got {o:?}")
+        };
+        drop(smsr1);
+        *e.exec.hang_after.lock().unwrap() = None;
+        // The answer is lost: the next execute sends the INSTALL to the card again.
+        e.exec.memo.lock().unwrap().clear();
+        let aid = Aid::isd_p(Tar([0, 0, 0x11]));
+        assert!(e.exec.with(&e.eid, |c| c.registry().get(&aid).is_some()));
+        let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 600);
+        let mut result = None;
+        for _ in 0..200 {
+            smsr2.resume_once().await.unwrap();
+            if let CallOutcome::Done(v) = smsr2
+                .outcome(&who, &operation_id, Duration::from_millis(50))
+                .await
+                .unwrap()
+            {
+                result = Some(v);
+                break;
+            }
+        }
+        let v = result.expect("resumed to completion");
+        assert_eq!(status(&v), Status::ExecutedSuccess, "{s}: {v}");
+        assert_eq!(v["Body"]["Isd-p-aid"], json!(aid), "{v}");
+        assert_eq!(
+            e.exec.runs("create-isdp"),
+            2,
+            "sent again after the restart"
+        );
+        assert_eq!(e.exec.runs("create-isdp-check"), 1);
+        let p = e.store.profiles(&e.eid).await.unwrap();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].isd_p_aid, aid);
+        assert_eq!(p[0].state, esim_store::ProfileState::Created);
+        // The SM-DP can clean it up as its own.
+        let r = e.call(&who, Function::Es3DeleteIsdp, e.eid_iccid(&a)).await;
+        assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+        assert!(e.exec.with(&e.eid, |c| c.registry().get(&aid).is_none()));
+    }
+}
+
+/// The same for EnableProfile: the card enabled the Profile, the answer was lost, the repeated
+/// `3A03` is refused (the Profile is not disabled any more) and the SM-SR reads the card's
+/// state instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn enable_whose_answer_was_lost_completes_after_a_restart() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let smsr1 = new_smsr(&e.store, &e.exec, &e.cb, 600);
+    *e.exec.hang_after.lock().unwrap() = Some("enable".into());
+    let who = mno1();
+    let fcid = format!("{}-lost-enable", e.eid.as_str());
+    let o = smsr1
+        .call(
+            &who,
+            request(Function::Es4EnableProfile, &who, &fcid, e.eid_iccid(&a)),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = o else {
+        panic!("expected Pending, got {o:?}")
+    };
+    drop(smsr1);
+    *e.exec.hang_after.lock().unwrap() = None;
+    e.exec.memo.lock().unwrap().clear();
+    let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 600);
+    let mut result = None;
+    for _ in 0..200 {
+        smsr2.resume_once().await.unwrap();
+        if let CallOutcome::Done(v) = smsr2
+            .outcome(&who, &operation_id, Duration::from_millis(50))
+            .await
+            .unwrap()
+        {
+            result = Some(v);
+            break;
+        }
+    }
+    let v = result.expect("resumed to completion");
+    assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
+    assert_eq!(e.exec.runs("enable"), 2, "sent again after the restart");
+    assert_eq!(e.exec.runs("enable-check"), 1);
+    assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
+}
