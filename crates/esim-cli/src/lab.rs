@@ -73,6 +73,16 @@ pub fn find_template(explicit: Option<&Path>) -> Result<(PathBuf, Vec<u8>)> {
     )
 }
 
+/// Operator A's bootstrap Profile of the `n`-th card (from 1): ICCID `89001010000000nnnnn`
+/// with its Luhn digit, IMSI `00101` ‖ `00000nnnnn`.
+pub fn bootstrap(template: &[u8], n: u64) -> Result<Bootstrap> {
+    Ok(Bootstrap {
+        template: template.to_vec(),
+        iccid: Some(Iccid::with_luhn(&format!("89001010000000{n:05}"))?),
+        imsi: Some(Imsi::parse(&format!("{PLMN_A}00000{n:05}"))?),
+    })
+}
+
 /// Creates (or loads) the PKI under `dir/pki`, and issues `count` fresh eUICCs with card
 /// directories under `dir/run` (removed first). `progress` is called with a line per step.
 pub fn prepare(
@@ -121,11 +131,7 @@ pub fn prepare(
     for (i, eid) in eids.iter().enumerate() {
         let n = i as u64 + 1;
         let msisdn = (MSISDN_BASE + n).to_string();
-        let bootstrap = Bootstrap {
-            template: template.to_vec(),
-            iccid: Some(Iccid::with_luhn(&format!("89001010000000{n:05}"))?),
-            imsi: Some(Imsi::parse(&format!("{PLMN_A}00000{n:05}"))?),
-        };
+        let bootstrap = bootstrap(template, n)?;
         let issued_dir = euicc_dir.join(eid);
         let card_dir = run_dir.join("cards").join(eid);
         let made = store::init_card(&issued_dir, &card_dir, Some(&bootstrap), Some(&msisdn))

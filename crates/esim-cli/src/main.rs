@@ -5,6 +5,7 @@ mod output;
 mod config;
 mod demo;
 mod device;
+mod inbox;
 mod lab;
 mod mno;
 mod pki;

@@ -9,18 +9,27 @@
 //! bootstrap Profile carries the Fallback Attribute (on the card and in the EIS), which the
 //! SM-SR never auto-deletes (the card would refuse, SW `6985`), so it ends up Disabled.
 //!
+//! Operator A hears of the change twice, as SGP.02 §3.8 has it: ES4.HandleSMSRChangeNotification
+//! from SM-SR B, and ES2.HandleSMSRChangeNotification from SM-DP A, the SM-DP of its bootstrap
+//! Profile, which SM-SR B told on ES3.
+//!
 //! Everything runs in one process on the embedded defaults, as `esim demo`: SQLite stores (one
 //! per server), the SMSC simulator, two SM-SRs (each with its own CERT.SR.ECDSA from the same
-//! CI), one SM-DP, the device agent. The servers talk to each other over their real JSON
-//! bindings on loopback.
+//! CI), two SM-DPs (SM-DP A holding operator A's bootstrap Profiles, SM-DP B operator B's; each
+//! with its own CERT.DP.ECDSA from the same CI), operator A's notification endpoint and the
+//! device agent. The servers talk to each other over their real bindings on loopback.
 
+use crate::inbox::Inbox;
 use crate::lab::{self, PLMN_A, PLMN_B};
 use crate::mno;
 use crate::output::Output;
 use crate::servers::{self, Party, SmsrSetup};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use esim_codec::{Aid, Eid, Imsi};
+use esim_codec::{Aid, Eid};
+use esim_crypto::cert::{CertType, Certificate};
+use esim_crypto::ec::KeyPair;
+use esim_crypto::pki::TestPki;
 use esim_crypto::primitives::SecretKey;
 use esim_device::{DeviceConfig, EventKind, Listeners, Plmn};
 use esim_proto::function::Function;
@@ -125,6 +134,8 @@ struct CardResult {
     attached: Option<bool>,
     /// The card holds no unconfirmed notification (SM-SR B confirmed the one of the switch).
     notification_confirmed: bool,
+    /// Operator A got HandleSMSRChangeNotification on ES4 from SM-SR B and on ES2 from SM-DP A.
+    operator_a_notified: Vec<String>,
     card_dir: PathBuf,
     failed: Option<String>,
 }
@@ -232,6 +243,51 @@ async fn call(
 }
 
 #[allow(clippy::too_many_lines)]
+/// A fresh key pair and its GP certificate of `kind` for `id`, signed by the CI, valid as
+/// `like` (SGP.02 §4.1.3).
+fn issue_like(
+    pki: &TestPki,
+    like: &Certificate,
+    id: &str,
+    kind: CertType,
+) -> Result<(KeyPair, Certificate)> {
+    let key = KeyPair::generate().with_context(|| format!("{id}: key pair"))?;
+    let body = like.body();
+    let not_before = body
+        .effective_date
+        .with_context(|| format!("{id}: the model certificate has no effective date"))?;
+    let cert = esim_crypto::pki::issue_gp_certificate(
+        &pki.ci,
+        id.as_bytes(),
+        key.public_key(),
+        kind,
+        &esim_crypto::cert::KEY_USAGE_SIGNATURE_VERIFICATION,
+        esim_crypto::x509::ValidityDays {
+            not_before,
+            not_after: body.expiry_date,
+        },
+    )
+    .with_context(|| format!("issuing the certificate of {id}"))?;
+    Ok((key, cert))
+}
+
+/// What operator A's endpoint received about `eid`'s SM-SR change: `ES4 from …`, `ES2 from …`.
+fn smsr_change_notices(inbox: &Inbox, eid: &str) -> Vec<String> {
+    let mut v: Vec<String> = inbox
+        .received()
+        .into_iter()
+        .filter(|r| r.eid == eid)
+        .filter_map(|r| match r.function {
+            Function::Es4HandleSmsrChangeNotification => Some(format!("ES4 from {}", r.from)),
+            Function::Es2HandleSmsrChangeNotification => Some(format!("ES2 from {}", r.from)),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let binding = args.binding;
     let p = lab::Progress::start();
@@ -241,35 +297,29 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let pki = &lab.pki;
     let smsr_a_id = pki.smsr.id.clone();
     let smsr_b_id = format!("{smsr_a_id}-b");
-    let smdp_id = pki.smdp.id.clone();
+    let smdp_a_id = pki.smdp.id.clone();
+    let smdp_id = format!("{smdp_a_id}-b");
 
-    // SM-SR B's own CERT.SR.ECDSA from the same CI (SGP.02 §4.1.3): a fresh key pair.
+    // SM-SR B's own CERT.SR.ECDSA and SM-DP B's own CERT.DP.ECDSA from the same CI (SGP.02
+    // §4.1.3): fresh key pairs. SM-SR A and SM-DP A use the PKI's.
     let pki_b = {
-        let key = esim_crypto::ec::KeyPair::generate().context("SM-SR B key pair")?;
-        let body = pki.smsr.cert.body();
-        let not_before = body
-            .effective_date
-            .context("CERT.SR.ECDSA of SM-SR A has no effective date")?;
-        let cert = esim_crypto::pki::issue_gp_certificate(
-            &pki.ci,
-            smsr_b_id.as_bytes(),
-            key.public_key(),
-            esim_crypto::cert::CertType::SmSr,
-            &esim_crypto::cert::KEY_USAGE_SIGNATURE_VERIFICATION,
-            esim_crypto::x509::ValidityDays {
-                not_before,
-                not_after: body.expiry_date,
-            },
-        )
-        .context("issuing CERT.SR.ECDSA of SM-SR B")?;
+        let (key, cert) = issue_like(pki, &pki.smsr.cert, &smsr_b_id, CertType::SmSr)?;
         let mut b = pki.clone();
         b.smsr.id = smsr_b_id.clone();
         b.smsr.key = key;
         b.smsr.cert = cert;
         b
     };
+    let pki_dp_b = {
+        let (key, cert) = issue_like(pki, &pki.smdp.cert, &smdp_id, CertType::SmDp)?;
+        let mut b = pki.clone();
+        b.smdp.id = smdp_id.clone();
+        b.smdp.key = key;
+        b.smdp.cert = cert;
+        b
+    };
     p.line(&format!(
-        "SM-SR B ({smsr_b_id}): CERT.SR.ECDSA issued by the CI"
+        "SM-SR B ({smsr_b_id}): CERT.SR.ECDSA, SM-DP B ({smdp_id}): CERT.DP.ECDSA, issued by the CI"
     ));
 
     // Stores (SQLite, WAL), one per server, and the sealing key of this run.
@@ -286,8 +336,9 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let store_a = open("smsr-a.db").await?;
     let store_b = open("smsr-b.db").await?;
     let store_dp = open("smdp-b.db").await?;
+    let store_dp_a = open("smdp-a.db").await?;
     p.line(&format!(
-        "SQLite stores smsr-a.db, smsr-b.db, smdp-b.db in {}",
+        "SQLite stores smsr-a.db, smsr-b.db, smdp-a.db, smdp-b.db in {}",
         lab.run_dir.display()
     ));
 
@@ -316,14 +367,21 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let api_b = TcpListener::bind("127.0.0.1:0").await?;
     let scp81_b = TcpListener::bind("127.0.0.1:0").await?;
     let api_dp = TcpListener::bind("127.0.0.1:0").await?;
+    let api_dp_a = TcpListener::bind("127.0.0.1:0").await?;
+    let api_inbox = TcpListener::bind("127.0.0.1:0").await?;
     let url_a = format!("http://{}", api_a.local_addr()?);
     let url_b = format!("http://{}", api_b.local_addr()?);
     let url_dp = format!("http://{}", api_dp.local_addr()?);
+    let url_dp_a = format!("http://{}", api_dp_a.local_addr()?);
+    let url_inbox = format!("http://{}", api_inbox.local_addr()?);
 
     // Tokens: each party's token at the servers it calls.
     let (eum_tok, mno_a_tok, mno_b_tok) = (lab::token()?, lab::token()?, lab::token()?);
     let (a_at_b, b_at_a, dp_at_b, b_at_dp) =
         (lab::token()?, lab::token()?, lab::token()?, lab::token()?);
+    let (a_at_dpa, b_at_dpa, dpa_at_a, dpa_at_b) =
+        (lab::token()?, lab::token()?, lab::token()?, lab::token()?);
+    let (b_at_inbox, dpa_at_inbox) = (lab::token()?, lab::token()?);
     let party = |id: &str, name: &str, r: &str, tok: &Zeroizing<String>| Party {
         id: id.into(),
         name: name.into(),
@@ -331,23 +389,43 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         token: tok.clone(),
         callback: None,
     };
+    let with_cb = |mut pt: Party, url: &str, tok: &Zeroizing<String>| {
+        pt.callback = Some((url.to_owned(), tok.clone()));
+        pt
+    };
     let cb_a = servers::install_parties(
         store_a.as_ref(),
         &[
             party(&pki.eum.id, "EUM", role::EUM, &eum_tok),
             party(&smsr_b_id, "SM-SR B", role::SM_SR, &b_at_a),
             party("mno-a", "Operator A", role::MNO, &mno_a_tok),
+            with_cb(
+                party(&smdp_a_id, "SM-DP A", role::SM_DP, &dpa_at_a),
+                &url_dp_a,
+                &a_at_dpa,
+            ),
         ],
     )
     .await?;
-    let mut smdp_party = party(&smdp_id, "SM-DP B", role::SM_DP, &dp_at_b);
-    smdp_party.callback = Some((url_dp.clone(), b_at_dp.clone()));
     let cb_b = servers::install_parties(
         store_b.as_ref(),
         &[
             party(&smsr_a_id, "SM-SR A", role::SM_SR, &a_at_b),
-            smdp_party,
-            party("mno-a", "Operator A", role::MNO, &mno_a_tok),
+            with_cb(
+                party(&smdp_id, "SM-DP B", role::SM_DP, &dp_at_b),
+                &url_dp,
+                &b_at_dp,
+            ),
+            with_cb(
+                party(&smdp_a_id, "SM-DP A", role::SM_DP, &dpa_at_b),
+                &url_dp_a,
+                &b_at_dpa,
+            ),
+            with_cb(
+                party("mno-a", "Operator A", role::MNO, &mno_a_tok),
+                &url_inbox,
+                &b_at_inbox,
+            ),
             party("mno-b", "Operator B", role::MNO, &mno_b_tok),
         ],
     )
@@ -360,6 +438,36 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         ],
     )
     .await?;
+    let cb_dp_a = servers::install_parties(
+        store_dp_a.as_ref(),
+        &[
+            party(&smsr_a_id, "SM-SR A", role::SM_SR, &a_at_dpa),
+            party(&smsr_b_id, "SM-SR B", role::SM_SR, &b_at_dpa),
+            with_cb(
+                party("mno-a", "Operator A", role::MNO, &mno_a_tok),
+                &url_inbox,
+                &dpa_at_inbox,
+            ),
+        ],
+    )
+    .await?;
+    // Operator A's notification endpoint (ES2 from SM-DP A, ES4 from SM-SR B).
+    let inbox = Arc::new(Inbox::default());
+    let inbox_task = {
+        let store: Arc<dyn Store> = Arc::new(esim_store::MemoryStore::new());
+        servers::install_parties(
+            store.as_ref(),
+            &[
+                party(&smsr_b_id, "SM-SR B", role::SM_SR, &b_at_inbox),
+                party(&smdp_a_id, "SM-DP A", role::SM_DP, &dpa_at_inbox),
+            ],
+        )
+        .await?;
+        let services: Vec<Arc<dyn esim_service::FunctionService>> = vec![inbox.clone()];
+        let state = esim_http::HttpState::new(esim_http::HttpConfig::default(), services, store);
+        let stop = servers::stopper(&stop_rx);
+        tokio::spawn(esim_http::serve(state, api_inbox, stop))
+    };
 
     let transport = if args.https {
         TransportKind::Https
@@ -382,7 +490,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             transport: TransportKind::Https,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
-            smdps: HashMap::new(),
+            smdps: HashMap::from([(smdp_a_id.clone(), client(binding, &url_dp_a, &a_at_dpa)?)]),
             peers: HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &a_at_b)?)]),
             replica: "scenario".into(),
         },
@@ -406,7 +514,10 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             transport,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
-            smdps: HashMap::from([(smdp_id.clone(), client(binding, &url_dp, &b_at_dp)?)]),
+            smdps: HashMap::from([
+                (smdp_id.clone(), client(binding, &url_dp, &b_at_dp)?),
+                (smdp_a_id.clone(), client(binding, &url_dp_a, &b_at_dpa)?),
+            ]),
             peers: HashMap::from([(smsr_a_id.clone(), client(binding, &url_a, &b_at_a)?)]),
             replica: "scenario".into(),
         },
@@ -429,7 +540,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     ));
     let (running_dp, smdp) = servers::start_smdp(
         &smdp_id,
-        pki,
+        &pki_dp_b,
         store_dp.clone(),
         sealer.clone(),
         HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &dp_at_b)?)]),
@@ -439,6 +550,26 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     )
     .await?;
     p.line(&format!("SM-DP B {smdp_id}: JSON+SOAP {url_dp}"));
+    let (running_dp_a, smdp_a) = servers::start_smdp(
+        &smdp_a_id,
+        pki,
+        store_dp_a.clone(),
+        sealer.clone(),
+        HashMap::from([
+            (smsr_a_id.clone(), client(binding, &url_a, &dpa_at_a)?),
+            (smsr_b_id.clone(), client(binding, &url_b, &dpa_at_b)?),
+        ]),
+        cb_dp_a,
+        api_dp_a,
+        "scenario",
+    )
+    .await?;
+    p.line(&format!(
+        "SM-DP A {smdp_a_id} (operator A's bootstrap Profiles): JSON+SOAP {url_dp_a}"
+    ));
+    p.line(&format!(
+        "operator A's notification endpoint (ES2, ES4): {url_inbox}"
+    ));
 
     // The device agent: no fixed SM-SR HTTPS address, so each admin session goes to the host
     // of the trigger (`8A`) of the SM-SR that sent it.
@@ -491,18 +622,40 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             .bootstrap_iccid
             .clone()
             .context("the card has no bootstrap ICCID")?;
+        // SM-DP A's inventory holds the bootstrap Profile, installed on this eUICC at the
+        // factory: SM-DP A is the Profile's SM-DP in the EIS.
+        let boot = lab::bootstrap(&template, n as u64 + 1)?;
+        let package = esim_device::store::personalize(&boot)?;
+        smdp_a
+            .inventory()
+            .import(
+                &esim_smdp::ImportRequest {
+                    owner: "mno-a".into(),
+                    profile_type: Some("bootstrap".into()),
+                    packages: vec![package],
+                },
+                esim_service::now(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("SM-DP A inventory: {e}"))?;
+        store_dp_a
+            .allocate_iccid(&iccid, &c.eid, esim_service::now())
+            .await?;
+        store_dp_a
+            .mark_installed(&iccid, esim_service::now())
+            .await?;
         let bootstrap = ProfileRecord {
             eid: c.eid.clone(),
             iccid: iccid.clone(),
             isd_p_aid: Aid::from_hex(&slot.aid.to_string())?,
             mno_id: "mno-a".into(),
-            smdp_id: "factory".into(),
+            smdp_id: smdp_a_id.clone(),
             profile_type: "bootstrap".into(),
             state: ProfileState::Enabled,
             // As on the card: the bootstrap ISD-P carries the Fallback Attribute.
             fallback: true,
             subscription_address: SubscriptionAddress {
-                imsi: Some(Imsi::parse(&format!("{PLMN_A}00000{:05}", n + 1))?),
+                imsi: boot.imsi.clone(),
                 msisdn: Some(c.msisdn.clone()),
             },
             pol2: Some(pol2.clone()),
@@ -767,7 +920,9 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
                 // Operator A no longer sees the eUICC: it owns no Profile on it any more.
                 r.bootstrap_after = Some("Deleted".into());
             }
+            r.operator_a_notified = smsr_change_notices(&inbox, &r.eid);
             if r.state_b.as_deref() != Some("Enabled")
+                || r.operator_a_notified.len() < 2
                 || !matches!(r.bootstrap_after.as_deref(), Some("Disabled" | "Deleted"))
                 || !attach.contains_key(&r.eid)
                 || !r.notification_confirmed
@@ -798,6 +953,11 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             r.failed = Some("the device did not attach to PLMN B".into());
         } else if !r.notification_confirmed {
             r.failed = Some("the card's notification was not confirmed by SM-SR B".into());
+        } else if r.operator_a_notified.len() < 2 {
+            r.failed = Some(format!(
+                "operator A was not told of the SM-SR change on ES4 by SM-SR B and on ES2 by SM-DP A (got {:?})",
+                r.operator_a_notified
+            ));
         } else if !matches!(r.bootstrap_after.as_deref(), Some("Disabled" | "Deleted")) {
             r.failed = Some(format!(
                 "operator A's Profile is {} after the switch",
@@ -805,11 +965,12 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             ));
         } else {
             p.line(&format!(
-                "{}: card notification confirmed by SM-SR B, its EIS shows {} Enabled; operator A's Profile {}: {}",
+                "{}: card notification confirmed by SM-SR B, its EIS shows {} Enabled; operator A's Profile {}: {}; operator A notified of the SM-SR change: {}",
                 r.eid,
                 r.iccid_b.as_deref().unwrap_or("?"),
                 r.bootstrap_iccid,
-                r.bootstrap_after.as_deref().unwrap_or("?")
+                r.bootstrap_after.as_deref().unwrap_or("?"),
+                r.operator_a_notified.join(", ")
             ));
         }
     }
@@ -820,7 +981,9 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         out.print_json(&json!({
             "smsrA": {"id": smsr_a_id, "api": url_a},
             "smsrB": {"id": smsr_b_id, "api": url_b},
+            "smdpA": {"id": smdp_a_id, "api": url_dp_a},
             "smdpB": {"id": smdp_id, "api": url_dp},
+            "operatorAEndpoint": url_inbox,
             "transport": if args.https { "https" } else { "sms" },
             "binding": match binding { Binding::Json => "json", Binding::Soap => "soap" },
             "results": results.iter().map(|r| json!({
@@ -836,6 +999,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
                 "bootstrapAfter": r.bootstrap_after,
                 "attachedToOperatorB": r.attached,
                 "notificationConfirmed": r.notification_confirmed,
+                "operatorANotified": r.operator_a_notified,
                 "result": r.failed.clone().unwrap_or_else(|| "ok".into()),
             })).collect::<Vec<_>>(),
             "succeeded": ok,
@@ -885,6 +1049,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     // A server still waiting for a card that will not answer (a failed run) is not waited for.
     let grace = Duration::from_secs(10);
     for (name, running) in [
+        ("SM-DP A", running_dp_a),
         ("SM-DP B", running_dp),
         ("SM-SR B", running_b),
         ("SM-SR A", running_a),
@@ -895,6 +1060,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         }
     }
     let _ = tokio::time::timeout(grace, smsc_task).await;
+    let _ = tokio::time::timeout(grace, inbox_task).await;
     if ok < results.len() {
         bail!(
             "{} of {} eUICC(s) did not complete the export",

@@ -128,6 +128,17 @@ fn check(stdout: &str, stderr: &str, transport: &str) {
     assert_eq!(r["attachedToOperatorB"], true, "{r}\n{stderr}");
     assert_eq!(r["notificationConfirmed"], true, "{r}");
     assert_eq!(r["bootstrapAfter"], "Disabled", "{r}");
+    // Two SM-DPs side by side, each with its own identity; operator A hears of the change on
+    // ES4 from SM-SR B and on ES2 from SM-DP A (its bootstrap Profile's SM-DP).
+    let dp_a = v["smdpA"]["id"].as_str().expect("SM-DP A id");
+    let dp_b = v["smdpB"]["id"].as_str().expect("SM-DP B id");
+    assert_ne!(dp_a, dp_b);
+    assert_ne!(v["smdpA"]["api"], v["smdpB"]["api"]);
+    assert_eq!(
+        r["operatorANotified"],
+        serde_json::json!([format!("ES2 from {dp_a}"), format!("ES4 from {b}")]),
+        "{r}"
+    );
     assert!(
         stderr.contains("ES4.SMSRChange at SM-SR A executed"),
         "{stderr}"
