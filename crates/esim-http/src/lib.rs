@@ -5,7 +5,9 @@
 //!   optional client-certificate requirement). `POST /api/v1/{interface}/{function}` runs one SGP.02
 //!   function (e.g. `/api/v1/ES3/CreateISDP`) on the [`FunctionService`] that serves it;
 //!   `GET /api/v1/operations/{id}` follows a long one; `GET /openapi.json`, `GET /metrics`,
-//!   `GET /health`; `POST /api/v1/callbacks` receives results of long functions for a
+//!   `GET /health`; [`serve_tls_router`] serves any router (both bindings) over TLS, and a
+//!   verified client certificate must name the caller its token authenticates
+//!   ([`check_client_identity`]); `POST /api/v1/callbacks` receives results of long functions for a
 //!   [`CallbackSink`]. Callers authenticate with `Authorization: Bearer <token>`
 //!   (operators' token hashes in the [`esim_store::OperatorStore`]); every function call,
 //!   refused or not, is written to the audit trail.
@@ -34,4 +36,6 @@ pub use server::{
     CallbackResult, CallbackSink, ErrorBody, HttpConfig, HttpState, PendingBody, router, run, serve,
 };
 pub use tls::TlsOptions;
-pub use tls_server::{ServerTls, serve_tls};
+pub use tls_server::{
+    PeerIdentity, ServerTls, TlsConnection, check_client_identity, serve_tls, serve_tls_router,
+};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 use crate::names::{function_from_path, qualified_name};
+use crate::tls_server::{TlsConnection, check_client_identity};
 
 /// Settings of the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,6 +336,19 @@ impl HttpState {
         }
     }
 
+    /// [`HttpState::authenticate`], then the mutual-TLS rule: a verified client certificate
+    /// must name the caller ([`check_client_identity`]; 403 `Forbidden` otherwise).
+    async fn authenticate_on(
+        &self,
+        headers: &HeaderMap,
+        conn: Option<&TlsConnection>,
+    ) -> Result<Caller, Refusal> {
+        let caller = self.authenticate(headers).await?;
+        check_client_identity(conn, &caller.id)
+            .map_err(|m| Refusal::new(StatusCode::FORBIDDEN, "Forbidden", m))?;
+        Ok(caller)
+    }
+
     async fn audit(&self, entry: AuditEntry) {
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, function = %entry.function, "audit entry not written");
@@ -381,17 +396,19 @@ async fn call_function(
     State(st): State<HttpState>,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<WaitQuery>, QueryRejection>,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    let conn = conn.map(|Extension(c)| c);
     let function = path
         .ok()
         .and_then(|Path((i, f))| function_from_path(&i, &f))
         .filter(|f| st.by_function.contains_key(f));
     // The call runs in its own task: a client that disconnects while waiting neither cancels
     // the service's work half-way nor loses the audit entry, and a panicking service is a 500.
-    let task = tokio::spawn(run_call(st, started, function, query, headers, body));
+    let task = tokio::spawn(run_call(st, started, function, query, conn, headers, body));
     task.await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "function call task failed");
         Refusal::new(
@@ -408,12 +425,22 @@ async fn run_call(
     started: Instant,
     function: Option<Function>,
     query: Result<Query<WaitQuery>, QueryRejection>,
+    conn: Option<TlsConnection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let label = function.map(qualified_name);
     let mut facts = CallFacts::default();
-    let result = handle_call(&st, function, query, &headers, body, &mut facts).await;
+    let result = handle_call(
+        &st,
+        function,
+        query,
+        conn.as_ref(),
+        &headers,
+        body,
+        &mut facts,
+    )
+    .await;
     let (response, status_text, code) = match result {
         Ok((response, status_text)) => {
             let code = response.status();
@@ -463,6 +490,7 @@ async fn handle_call(
     st: &HttpState,
     function: Option<Function>,
     query: Result<Query<WaitQuery>, QueryRejection>,
+    conn: Option<&TlsConnection>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     facts: &mut CallFacts,
@@ -477,6 +505,8 @@ async fn handle_call(
     }
     let caller = st.authenticate(headers).await?;
     facts.operator = Some(caller.id.clone());
+    check_client_identity(conn, &caller.id)
+        .map_err(|m| Refusal::new(StatusCode::FORBIDDEN, "Forbidden", m))?;
     let function = function.ok_or_else(|| {
         Refusal::new(
             StatusCode::NOT_FOUND,
@@ -562,11 +592,13 @@ async fn get_operation(
     State(st): State<HttpState>,
     Path(id): Path<String>,
     query: Result<Query<WaitQuery>, QueryRejection>,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
 ) -> Response {
     let started = Instant::now();
+    let conn = conn.map(|Extension(c)| c);
     let result = async {
-        let caller = st.authenticate(&headers).await?;
+        let caller = st.authenticate_on(&headers, conn.as_ref()).await?;
         let wait = st.wait(query)?;
         let op = OperationId::parse(&id).map_err(|_| {
             Refusal::new(
@@ -603,13 +635,15 @@ async fn get_operation(
 
 async fn post_callback(
     State(st): State<HttpState>,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    let conn = conn.map(|Extension(c)| c);
     let mut audit: Option<AuditEntry> = None;
     let result = async {
-        let caller = st.authenticate(&headers).await?;
+        let caller = st.authenticate_on(&headers, conn.as_ref()).await?;
         let body = body.map_err(|e| Refusal::new(e.status(), "BadRequest", e.body_text()))?;
         let sink = st.sink.as_ref().ok_or_else(|| {
             Refusal::new(

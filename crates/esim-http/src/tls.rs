@@ -26,10 +26,20 @@ impl std::fmt::Debug for TlsOptions {
     }
 }
 
+impl TlsOptions {
+    /// An HTTP client with these settings (TLS 1.2 or later), e.g. for the SOAP binding's
+    /// clients (`esim_soap::SoapFunctionClient::with_http_client`). Unusable PEM is an error.
+    pub fn http_client(&self) -> Result<reqwest::Client, ClientError> {
+        http_client(self)
+    }
+}
+
 /// The reqwest client of the binding.
 pub(crate) fn http_client(tls: &TlsOptions) -> Result<reqwest::Client, ClientError> {
     let bad = |what: &str, e: reqwest::Error| ClientError::Transport(format!("{what}: {e}"));
-    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .tls_version_min(reqwest::tls::Version::TLS_1_2);
     for pem in &tls.root_certificates_pem {
         let certs =
             reqwest::Certificate::from_pem_bundle(pem).map_err(|e| bad("root certificate", e))?;

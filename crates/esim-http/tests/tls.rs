@@ -181,6 +181,7 @@ async fn start_tls(p: &Pki, require_client_cert: bool) -> (String, Arc<Echo>) {
         certificate_chain_pem: p.server.0.to_pem().unwrap(),
         private_key_pem: p.server.1.private_key_to_pem_pkcs8().unwrap(),
         client_ca_pem: require_client_cert.then(|| p.ca.to_pem().unwrap()),
+        client_certificate_optional: false,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("https://{}", listener.local_addr().unwrap());
@@ -344,6 +345,7 @@ async fn serve_tls_refuses_unusable_material_and_stops_on_shutdown() {
         certificate_chain_pem: p.server.0.to_pem().unwrap(),
         private_key_pem: p.server.1.private_key_to_pem_pkcs8().unwrap(),
         client_ca_pem: None,
+        client_certificate_optional: false,
     };
     let debug = format!("{good:?}");
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");
@@ -401,4 +403,189 @@ async fn serve_tls_refuses_unusable_material_and_stops_on_shutdown() {
         .expect("serve_tls did not stop")
         .unwrap()
         .unwrap();
+}
+
+/// A client identity (certificate PEM, PKCS#8 key PEM) for `cn` issued by `ca`.
+fn client_identity(cn: &str, ca: (&X509, &PKey<Private>)) -> (Vec<u8>, Vec<u8>) {
+    let k = key();
+    let c = cert(cn, &k, Some(ca), false);
+    (c.to_pem().unwrap(), k.private_key_to_pem_pkcs8().unwrap())
+}
+
+/// Like [`start_tls`] but with the CA key at hand (to issue more client certificates) and
+/// the client-certificate mode chosen.
+async fn start_mtls(optional: bool) -> (String, Arc<Echo>, X509, PKey<Private>) {
+    let ca_key = key();
+    let ca = cert("test CA", &ca_key, None, false);
+    let sk = key();
+    let server = cert("127.0.0.1", &sk, Some((&ca, &ca_key)), true);
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_operator(&OperatorRecord {
+            id: "smdp1".into(),
+            name: "smdp1".into(),
+            roles: vec!["SM-DP".into()],
+            token_hashes: vec![hash_token("tok-smdp")],
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let echo = Arc::new(Echo::default());
+    let state = HttpState::new(
+        HttpConfig::default(),
+        vec![echo.clone() as Arc<dyn FunctionService>],
+        store,
+    );
+    let tls = ServerTls {
+        client_certificate_optional: optional,
+        ..ServerTls::new(
+            server.to_pem().unwrap(),
+            sk.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .require_client_certificates(ca.to_pem().unwrap())
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        serve_tls(state, listener, &tls, std::future::pending())
+            .await
+            .unwrap()
+    });
+    (base, echo, ca, ca_key)
+}
+
+fn client(base: &str, ca: &X509, identity: Option<(Vec<u8>, Vec<u8>)>) -> HttpFunctionClient {
+    HttpFunctionClient::with_tls(
+        base,
+        "tok-smdp",
+        &TlsOptions {
+            root_certificates_pem: vec![ca.to_pem().unwrap()],
+            client_identity_pem: identity,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn mutual_tls_refuses_another_ca_and_a_certificate_of_another_party() {
+    let (base, echo, ca, ca_key) = start_mtls(false).await;
+    // A certificate from another CA, with the right name: the handshake fails.
+    let other_key = key();
+    let other_ca = cert("other CA", &other_key, None, false);
+    let foreign = client(
+        &base,
+        &ca,
+        Some(client_identity("smdp1", (&other_ca, &other_key))),
+    );
+    assert!(matches!(
+        foreign.call(&get_eis(), Duration::from_secs(10)).await,
+        Err(ClientError::Transport(_))
+    ));
+    // A valid certificate of another party with smdp1's token: 403, the function not run.
+    let mallory = client(&base, &ca, Some(client_identity("mallory", (&ca, &ca_key))));
+    match mallory.call(&get_eis(), Duration::from_secs(10)).await {
+        Err(ClientError::Refused { status, message }) => {
+            assert_eq!(status, 403);
+            assert!(message.contains("CN=mallory"), "{message}");
+            assert!(message.contains("smdp1"), "{message}");
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    // The operations route applies the same rule.
+    let http = TlsOptions {
+        root_certificates_pem: vec![ca.to_pem().unwrap()],
+        client_identity_pem: Some(client_identity("mallory", (&ca, &ca_key))),
+    }
+    .http_client()
+    .unwrap();
+    let r = http
+        .get(format!(
+            "{base}/api/v1/operations/00000000000000000000000000000000"
+        ))
+        .bearer_auth("tok-smdp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(echo.0.lock().unwrap().is_empty());
+    // The certificate of the token's party: served.
+    let good = client(&base, &ca, Some(client_identity("smdp1", (&ca, &ca_key))));
+    let v = good
+        .call(&get_eis(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(v["Body"]["Over"], "TLS");
+    assert_eq!(echo.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn optional_client_certificates_are_checked_when_presented() {
+    let (base, echo, ca, ca_key) = start_mtls(true).await;
+    let none = client(&base, &ca, None);
+    none.call(&get_eis(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mallory = client(&base, &ca, Some(client_identity("mallory", (&ca, &ca_key))));
+    assert!(matches!(
+        mallory.call(&get_eis(), Duration::from_secs(10)).await,
+        Err(ClientError::Refused { status: 403, .. })
+    ));
+    assert_eq!(echo.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn handshake_garbage_closes_only_that_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (base, _echo, ca, ca_key) = start_mtls(false).await;
+    let addr = base.trim_start_matches("https://").to_string();
+    // Random bytes, a truncated ClientHello, a plain HTTP request, an immediate close.
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut random = vec![0u8; 4096];
+    for b in &mut random {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        *b = rng as u8;
+    }
+    let inputs: Vec<Vec<u8>> = vec![
+        random,
+        vec![0x16, 0x03, 0x01, 0xFF, 0xFF, 0x01, 0x00],
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        Vec::new(),
+    ];
+    for input in inputs {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let _ = s.write_all(&input).await;
+        let _ = s.shutdown().await;
+        let mut buf = Vec::new();
+        // The server answers with a TLS alert at most, then closes.
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await;
+        assert!(!buf.starts_with(b"HTTP/"), "plain answer to {input:?}");
+    }
+    // Still serving.
+    let good = client(&base, &ca, Some(client_identity("smdp1", (&ca, &ca_key))));
+    good.call(&get_eis(), Duration::from_secs(10))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn peer_identity_names() {
+    let ca_key = key();
+    let ca = cert("test CA", &ca_key, None, false);
+    let sk = key();
+    let server = cert("127.0.0.1", &sk, Some((&ca, &ca_key)), true);
+    let id = esim_http::PeerIdentity::from_certificate(&server);
+    assert_eq!(id.common_name.as_deref(), Some("127.0.0.1"));
+    assert_eq!(id.dns_names, ["localhost"]);
+    assert!(id.names_party("LOCALHOST") && id.names_party("127.0.0.1"));
+    assert!(!id.names_party("smdp1"));
+    let conn = esim_http::TlsConnection { client: Some(id) };
+    assert!(esim_http::check_client_identity(Some(&conn), "localhost").is_ok());
+    let e = esim_http::check_client_identity(Some(&conn), "smdp1").unwrap_err();
+    assert!(e.contains("CN=127.0.0.1, DNS=localhost"), "{e}");
+    // Plain HTTP or no certificate: the token alone decides.
+    assert!(esim_http::check_client_identity(None, "smdp1").is_ok());
+    let anonymous = esim_http::TlsConnection::default();
+    assert!(esim_http::check_client_identity(Some(&anonymous), "smdp1").is_ok());
 }

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -24,6 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use esim_codec::ids::{Eid, Iccid};
+use esim_http::{TlsConnection, check_client_identity};
 use esim_proto::function::{Function, Interface};
 use esim_service::{CallOutcome, Caller, FunctionService, ServiceError, role, status_of};
 use esim_store::{AuditEntry, OperationId, Store, hash_token};
@@ -52,7 +54,8 @@ pub struct SoapConfig {
     /// Largest request body accepted, in bytes (1 MiB).
     pub body_limit: usize,
     /// The public base URL written as the endpoint into the WSDL (`https://smdp.example:8443`);
-    /// `None`: `http://` and the request's `Host`.
+    /// `None`: the request's `Host`, with `https://` when the request came over TLS
+    /// (`esim_http::serve_tls_router`), else `http://`.
     pub public_base_url: Option<String>,
 }
 
@@ -311,12 +314,14 @@ impl CallFacts {
 async fn call_function(
     State(st): State<SoapState>,
     path: Result<Path<String>, PathRejection>,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let conn = conn.map(|Extension(c)| c);
     // Each call runs in its own task: a client that disconnects cancels neither the service's
     // work nor the audit entry, and a panicking service is a Receiver fault.
-    let task = tokio::spawn(call_task(st, path, headers, body));
+    let task = tokio::spawn(call_task(st, path, conn, headers, body));
     match task.await {
         Ok(r) => r,
         Err(e) => {
@@ -329,12 +334,13 @@ async fn call_function(
 async fn call_task(
     st: SoapState,
     path: Result<Path<String>, PathRejection>,
+    conn: Option<TlsConnection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
     let mut facts = CallFacts::default();
-    let result = handle_call(&st, path, &headers, body, &mut facts).await;
+    let result = handle_call(&st, path, conn.as_ref(), &headers, body, &mut facts).await;
     let (response, status_text) = match result {
         Ok(ok) => ok,
         Err(f) => {
@@ -392,12 +398,15 @@ fn status_text(v: &Value) -> String {
 async fn handle_call(
     st: &SoapState,
     path: Result<Path<String>, PathRejection>,
+    conn: Option<&TlsConnection>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     facts: &mut CallFacts,
 ) -> Result<(Response, String), Fault> {
     let caller = st.authenticate(headers).await?;
     facts.operator = Some(caller.id.clone());
+    // Mutual TLS: a verified client certificate must name the caller (Sender/Forbidden, 403).
+    check_client_identity(conn, &caller.id).map_err(|m| Fault::sender("Forbidden", m))?;
     let interface = path
         .ok()
         .and_then(|Path(i)| interface_of(&i))
@@ -589,8 +598,10 @@ async fn get_wsdl(
     State(st): State<SoapState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(q): RawQuery,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
 ) -> Response {
+    let tls = conn.is_some();
     let wants_wsdl = q.as_deref().is_some_and(|q| {
         q.split('&')
             .any(|p| p.eq_ignore_ascii_case("wsdl") || p.to_ascii_lowercase().starts_with("wsdl="))
@@ -599,7 +610,7 @@ async fn get_wsdl(
         return not_found().await;
     }
     match path.ok().and_then(|Path(i)| interface_of(&i)) {
-        Some(i) => wsdl_response(&st, i, &headers),
+        Some(i) => wsdl_response(&st, i, &headers, tls),
         None => not_found().await,
     }
 }
@@ -607,18 +618,21 @@ async fn get_wsdl(
 async fn get_wsdl_file(
     State(st): State<SoapState>,
     path: Result<Path<String>, PathRejection>,
+    conn: Option<Extension<TlsConnection>>,
     headers: HeaderMap,
 ) -> Response {
+    let tls = conn.is_some();
     match path
         .ok()
         .and_then(|Path(f)| f.strip_suffix(".wsdl").and_then(interface_of))
     {
-        Some(i) => wsdl_response(&st, i, &headers),
+        Some(i) => wsdl_response(&st, i, &headers, tls),
         None => not_found().await,
     }
 }
 
-fn wsdl_response(st: &SoapState, i: Interface, headers: &HeaderMap) -> Response {
+/// The WSDL of `i`; its endpoint is `https://` when the request came over TLS.
+fn wsdl_response(st: &SoapState, i: Interface, headers: &HeaderMap, tls: bool) -> Response {
     let served = st.served(i);
     if served.is_empty() {
         return fault_response(
@@ -637,7 +651,11 @@ fn wsdl_response(st: &SoapState, i: Interface, headers: &HeaderMap) -> Response 
         .unwrap_or("localhost");
     let location = match &st.config.public_base_url {
         Some(base) => format!("{}/soap/{}", base.trim_end_matches('/'), interface_name(i)),
-        None => format!("http://{host}/soap/{}", interface_name(i)),
+        None => format!(
+            "{}://{host}/soap/{}",
+            if tls { "https" } else { "http" },
+            interface_name(i)
+        ),
     };
     let doc = crate::wsdl::wsdl(i, &served, &location);
     let mut r = (StatusCode::OK, doc).into_response();
