@@ -213,6 +213,9 @@ pub(crate) struct Inner {
     /// Lease holder name of this instance.
     pub holder: String,
     done: tokio::sync::Notify,
+    /// Calls waiting for an operation's outcome in [`Smsr::wait_outcome`]: a caller who gets the
+    /// result as `Done` is not sent it again as a callback.
+    waiting: Mutex<HashMap<OperationId, usize>>,
     running: Mutex<HashSet<OperationId>>,
     eid_locks: Mutex<HashMap<Eid, Arc<tokio::sync::Mutex<()>>>>,
     tasks: Mutex<JoinSet<()>>,
@@ -285,6 +288,7 @@ impl Smsr {
                 callbacks,
                 holder,
                 done: tokio::sync::Notify::new(),
+                waiting: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashSet::new()),
                 eid_locks: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
@@ -406,6 +410,7 @@ impl Smsr {
         wait: Duration,
     ) -> Result<CallOutcome, ServiceError> {
         let start = tokio::time::Instant::now();
+        let waiter = Waiter::new(&self.inner, id);
         loop {
             let notified = self.inner.done.notified();
             tokio::pin!(notified);
@@ -418,6 +423,16 @@ impl Smsr {
             }
             let elapsed = start.elapsed();
             if elapsed >= wait {
+                // No longer waiting, then a last look: an operation that ended in between either
+                // saw this call waiting (and sent no callback: the result is returned here) or
+                // saw it gone (and sends the callback).
+                drop(waiter);
+                let op = self.inner.store.get_operation(id).await?;
+                if op.status.is_terminal() {
+                    return Ok(CallOutcome::Done(
+                        op.result.unwrap_or(serde_json::Value::Null),
+                    ));
+                }
                 return Ok(CallOutcome::Pending {
                     operation_id: id.clone(),
                     function,
@@ -425,6 +440,34 @@ impl Smsr {
             }
             let slice = (wait - elapsed).min(Duration::from_millis(200));
             let _ = tokio::time::timeout(slice, notified).await;
+        }
+    }
+}
+
+/// A call waiting in [`Smsr::wait_outcome`], counted in [`Inner::waiting`] while it lives.
+struct Waiter<'a> {
+    inner: &'a Inner,
+    id: OperationId,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(inner: &'a Inner, id: &OperationId) -> Self {
+        *lock(&inner.waiting).entry(id.clone()).or_insert(0) += 1;
+        Waiter {
+            inner,
+            id: id.clone(),
+        }
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut w = lock(&self.inner.waiting);
+        if let Some(n) = w.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.remove(&self.id);
+            }
         }
     }
 }
@@ -899,7 +942,12 @@ impl Inner {
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::warn!(operation = %id, error = %e, "audit trail append failed");
         }
+        // The result is final in the store now: a call still waiting returns it as `Done`;
+        // only a caller that was answered `Pending` (or whose call is gone) gets the callback
+        // (docs/spec-choices.md row 78).
+        let answered_in_call = lock(&self.waiting).get(&id).is_some_and(|n| *n > 0);
         if run.state.callback
+            && !answered_in_call
             && !run.state.caller.id.is_empty()
             && run.state.caller.id != self.config.smsr_id
         {
