@@ -46,16 +46,16 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 const EXAMPLES: &str = "Examples:
-  esim scenario export                      # one eUICC; SM-SR B over SMS
-  esim scenario export --https              # SM-SR B over SCP81 (PSK-TLS) too
+  esim scenario export                      # one eUICC; both SM-SRs over SMS (SCP80)
+  esim scenario export --https              # both over SCP81 (PSK-TLS) admin sessions
   esim --json scenario export --cards 2     # JSON summary on standard output
 
 The PKI is kept in DIR/pki (made on the first run); cards and databases of the run are in
 DIR/run, recreated by every run. RUST_LOG=info shows the servers' logs.
 
-The device agent sends every MO SMS (PoRs, notifications) to one SM-SR address, SM-SR B's; so
-SM-SR A always runs ES5 over HTTPS (each admin session goes to the host in the SM-SR's trigger),
-and --https chooses SM-SR B's transport.";
+The card's PoRs go back to the SM-SR that sent the command (SMSR-A or SMSR); its notifications
+go to the one SM-SR address the device knows, SMSR (SM-SR B's). Each HTTPS admin session goes
+to the host in the trigger of the SM-SR that sent it.";
 
 /// `esim scenario …`.
 #[derive(Debug, Subcommand)]
@@ -79,8 +79,8 @@ pub struct ExportArgs {
     /// test profile of ../shared/vectors/saip).
     #[arg(long, value_name = "FILE.der")]
     template: Option<PathBuf>,
-    /// Run SM-SR B's ES5 over HTTPS (SCP81) instead of SMS (SM-SR A always uses HTTPS: the
-    /// card's MO SMS go to SM-SR B's address).
+    /// Run both SM-SRs' ES5 over HTTPS (SCP81 admin sessions triggered by SMS) instead of SMS
+    /// (SCP80).
     #[arg(long)]
     https: bool,
     /// Exit once the run is over (the default); `--once false` serves until Ctrl-C.
@@ -479,15 +479,13 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         system_id: system_id.into(),
         password: esim_smpp::Password::new(""),
     };
-    // SM-SR A always runs ES5 over HTTPS (SCP81): the card's MO SMS (PoRs, notifications) go to
-    // the one SM-SR address the device knows, SM-SR B's, so SM-SR A gets its answers in the
-    // PSK-TLS admin session opened towards the host of its trigger.
+    // SM-SR A sends from SMSR-A: the card's PoRs go back there (its notifications go to SMSR).
     let (running_a, smsr_a) = servers::start_smsr(
         SmsrSetup {
             id: smsr_a_id.clone(),
             smpp: smpp("smsr-a"),
             sms_address: "SMSR-A".into(),
-            transport: TransportKind::Https,
+            transport,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
             smdps: HashMap::from([(smdp_a_id.clone(), client(binding, &url_dp_a, &a_at_dpa)?)]),
@@ -502,8 +500,13 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         scp81_a,
     )
     .await?;
+    let over = if args.https {
+        "HTTPS (SCP81)"
+    } else {
+        "SMS (SCP80)"
+    };
     p.line(&format!(
-        "SM-SR A {smsr_a_id}: JSON+SOAP {url_a}, ES5 over HTTPS (SCP81) on {}",
+        "SM-SR A {smsr_a_id}: JSON+SOAP {url_a}, ES5 over {over}, SCP81 on {}",
         running_a.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
     let (running_b, _smsr_b) = servers::start_smsr(
@@ -530,12 +533,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     )
     .await?;
     p.line(&format!(
-        "SM-SR B {smsr_b_id}: JSON+SOAP {url_b}, ES5 over {}, SCP81 on {}",
-        if args.https {
-            "HTTPS (SCP81)"
-        } else {
-            "SMS (SCP80)"
-        },
+        "SM-SR B {smsr_b_id}: JSON+SOAP {url_b}, ES5 over {over}, SCP81 on {}",
         running_b.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
     let (running_dp, smdp) = servers::start_smdp(
@@ -824,12 +822,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         // 3. ES2.DownloadProfile (EnableProfile) at SM-DP B through SM-SR B, by operator B.
         let started = Instant::now();
         p.line(&format!(
-            "{eid}: ES2.DownloadProfile (EnableProfile) at SM-DP B through SM-SR B over {}",
-            if args.https {
-                "HTTPS (SCP81)"
-            } else {
-                "SMS (SCP80)"
-            }
+            "{eid}: ES2.DownloadProfile (EnableProfile) at SM-DP B through SM-SR B over {over}"
         ));
         let req = mno::request(
             Function::Es2DownloadProfile,

@@ -13,7 +13,7 @@
 //! password = "secret"
 //!
 //! [smsr]
-//! sms_address = "SMSR"           # where PoRs and notifications go (submit_sm destination)
+//! sms_address = "SMSR"           # where notifications go (PoRs go back to each command's sender)
 //! https_address = "127.0.0.1:8443"
 //! https_host = "smsr.example"
 //! admin_uri = "/gp/admin"
@@ -116,7 +116,8 @@ pub enum NotificationTransport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsrSettings {
-    /// Destination address of MO SMS (PoRs, notifications).
+    /// Destination address of the card's notifications (MO SMS); a PoR goes back to the
+    /// originator of its command, or here when that is empty.
     pub sms_address: String,
     /// SCP81 server `host:port` (else the trigger's `8A` host is resolved).
     pub https_address: Option<String>,

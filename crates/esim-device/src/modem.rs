@@ -265,7 +265,7 @@ impl Modem {
         if ud.len() > esim_apdu::sms::MAX_UD_OCTETS {
             if ud.starts_with(&[0x02, 0x70, 0x00]) {
                 self.emit(EventKind::SmsReceived { segments: 1 });
-                self.sms_pp(ud.clone()).await;
+                self.sms_pp(ud.clone(), &sms.source).await;
             } else {
                 tracing::warn!(eid = %self.eid, len = ud.len(), "oversized SMS without a command packet header ignored");
             }
@@ -297,7 +297,7 @@ impl Modem {
                         if r.packet_kind() == Some(PacketKind::Command) {
                             let mut u = vec![0x02, 0x70, 0x00];
                             u.extend_from_slice(&r.data);
-                            self.sms_pp(u).await;
+                            self.sms_pp(u, &sms.source).await;
                         } else {
                             tracing::debug!(eid = %self.eid, "SMS without command packet identifier ignored");
                         }
@@ -315,8 +315,10 @@ impl Modem {
         }
     }
 
-    /// SMS-PP data download to the card and the PoR back.
-    async fn sms_pp(&mut self, user_data: Vec<u8>) {
+    /// SMS-PP data download to the card and the PoR back to the command's originator (its
+    /// TP-OA: the Sending Entity, TS 102 225 §5.2 / TS 31.115; docs/spec-choices.md row 79),
+    /// so that each SM-SR gets its own PoRs whatever address notifications go to.
+    async fn sms_pp(&mut self, user_data: Vec<u8>, originator: &Address) {
         let out = self.card.sms_pp_download(&user_data);
         tracing::info!(eid = %self.eid, status = ?out.status, detail = %out.detail, "SMS-PP data download");
         self.persist().await;
@@ -327,7 +329,12 @@ impl Modem {
             });
             return;
         };
-        let segments = match self.send_packet(&por, PacketKind::Response).await {
+        let to = if originator.address.is_empty() {
+            smsr_address(&self.config.smsr.sms_address)
+        } else {
+            originator.clone()
+        };
+        let segments = match self.send_packet(&por, PacketKind::Response, to).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(eid = %self.eid, error = %e, "PoR not sent");
@@ -340,12 +347,13 @@ impl Modem {
         });
     }
 
-    /// Sends SMS user data `02 7x 00 ‖ packet` to the SM-SR as one or more MO SMS; returns the
+    /// Sends SMS user data `02 7x 00 ‖ packet` to `to` as one or more MO SMS; returns the
     /// number of SMS.
     pub(crate) async fn send_packet(
         &mut self,
         user_data: &[u8],
         kind: PacketKind,
+        to: Address,
     ) -> Result<usize, DeviceError> {
         let packet = user_data.get(3..).unwrap_or_default();
         self.concat_ref = self.concat_ref.wrapping_add(1);
@@ -358,7 +366,7 @@ impl Modem {
                 .map_err(|e| DeviceError::Card(format!("encoding an SMS: {e}")))?;
             let sms = Sms::sim_data_download(
                 Address::international(self.msisdn.clone()),
-                smsr_address(&self.config.smsr.sms_address),
+                to.clone(),
                 bytes,
             );
             self.esme.submit(&sms).await?;
@@ -379,7 +387,8 @@ impl Modem {
                 .await
                 .map(|()| "https")
         } else if let Some(ud) = sms_user_data {
-            self.send_packet(&ud, PacketKind::Command)
+            let to = smsr_address(&self.config.smsr.sms_address);
+            self.send_packet(&ud, PacketKind::Command, to)
                 .await
                 .map(|_| "sms")
         } else {

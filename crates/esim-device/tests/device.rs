@@ -376,3 +376,37 @@ async fn https_notification_confirmed_in_the_session() {
         card.registry().notifications()
     );
 }
+
+/// A PoR goes back to the originator of its command (another SM-SR address here), while the
+/// card's notifications keep going to the configured SM-SR address (docs/spec-choices.md row 79).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn por_goes_back_to_the_commands_originator() {
+    let mut h = Harness::new(&["00101"], None).await;
+    let mut ec =
+        esim_smpp::EsmeConfig::new(h.smsc_addr.clone(), "smsr2", esim_smpp::Password::new("pw"));
+    ec.address_range = esim_smpp::Address::unknown("SMSR2");
+    let (smsr2, mut smsr2_in) = esim_smpp::Esme::connect(ec).await.unwrap();
+    h.start().await;
+    let mut seen = Vec::new();
+    h.recv_notification(0x01, &mut seen).await;
+    let s = CommandScript::of_apdus(vec![GetData::new(0x5A).to_command()])
+        .encode()
+        .unwrap();
+    h.counter += 1;
+    let counter = h.counter;
+    assert_eq!(
+        h.send_packet_from(&smsr2, "SMSR2", Tar::ISD_R, counter, &s)
+            .await,
+        1
+    );
+    let sms = tokio::time::timeout(LIMIT, smsr2_in.recv())
+        .await
+        .expect("the PoR reaches SMSR2 within the limit")
+        .expect("SMSR2 session open");
+    assert_eq!(sms.source.address, MSISDN);
+    assert_eq!(sms.destination.address, "SMSR2");
+    let ud = &sms.user_data;
+    // UDH `02 71 00`: a response packet (TS 31.115).
+    assert_eq!(ud.get(..3), Some(&[0x02, 0x71, 0x00][..]), "{ud:02X?}");
+    h.stop().await;
+}

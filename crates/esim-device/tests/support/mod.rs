@@ -252,6 +252,19 @@ impl Harness {
     }
 
     pub async fn send_packet_with_counter(&mut self, tar: Tar, counter: u64, data: &[u8]) -> usize {
+        let smsr = self.smsr.clone();
+        self.send_packet_from(&smsr, SMSR, tar, counter, data).await
+    }
+
+    /// As [`Harness::send_packet_with_counter`], submitted by `esme` with originator `source`.
+    pub async fn send_packet_from(
+        &mut self,
+        esme: &EsmeHandle,
+        source: &str,
+        tar: Tar,
+        counter: u64,
+        data: &[u8],
+    ) -> usize {
         let packet = CommandPacket {
             spi: Spi::SGP02_DEFAULT,
             tar,
@@ -266,9 +279,12 @@ impl Harness {
         let n = parts.len();
         for p in parts {
             let (_, ud) = p.encode(Alphabet::EightBit).unwrap();
-            let sms =
-                Sms::sim_data_download(Address::unknown(SMSR), Address::international(MSISDN), ud);
-            self.smsr.submit(&sms).await.unwrap();
+            let sms = Sms::sim_data_download(
+                Address::unknown(source),
+                Address::international(MSISDN),
+                ud,
+            );
+            esme.submit(&sms).await.unwrap();
         }
         n
     }
