@@ -316,7 +316,7 @@ impl Modem {
     }
 
     /// SMS-PP data download to the card and the PoR back to the command's originator (its
-    /// TP-OA: the Sending Entity, TS 102 225 §5.2 / TS 31.115; docs/spec-choices.md row 79),
+    /// TP-OA: the Sending Entity, TS 102 225 §5.2 / TS 31.115; docs/spec-choices.md row 80),
     /// so that each SM-SR gets its own PoRs whatever address notifications go to.
     async fn sms_pp(&mut self, user_data: Vec<u8>, originator: &Address) {
         let out = self.card.sms_pp_download(&user_data);

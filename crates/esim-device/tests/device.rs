@@ -378,7 +378,7 @@ async fn https_notification_confirmed_in_the_session() {
 }
 
 /// A PoR goes back to the originator of its command (another SM-SR address here), while the
-/// card's notifications keep going to the configured SM-SR address (docs/spec-choices.md row 79).
+/// card's notifications keep going to the configured SM-SR address (docs/spec-choices.md row 80).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn por_goes_back_to_the_commands_originator() {
     let mut h = Harness::new(&["00101"], None).await;
