@@ -3,8 +3,16 @@
 //! names are lower-cased; the value is read as TOML when it parses, else as a string), e.g.
 //! `ESIM__SMSR__API_LISTEN=0.0.0.0:8443` or `ESIM__STORE__SMSR=postgres://…`.
 //!
-//! Secrets (operator tokens, the sealing master key, SMPP passwords) may be given inline for
-//! labs, or as `env:NAME` / `file:PATH` references; they are never printed.
+//! Secrets (operator tokens, the sealing master key, SMPP passwords, TLS private keys) may be
+//! given inline for labs, or as `env:NAME` / `file:PATH` references; they are never printed.
+//!
+//! TLS (docs/spec-choices.md row 81): `[smsr.tls]` / `[smdp.tls]` make the server's one listener
+//! (JSON and SOAP bindings) HTTPS, with client certificates verified against `client_ca` and
+//! required unless `require_client_cert = false`; the same identity is the server's client
+//! certificate towards peers and callback endpoints. Each peer (`[[smsr.smdp]]`,
+//! `[[smsr.peers]]`, `[[smdp.smsr]]`) may name the CA to trust (`ca`), its own client identity
+//! (`client_cert`, `client_key`) and its binding (`json` or `soap`); operators' `callback_ca` is
+//! trusted for their `https` callback URLs. Without `[x.tls]` everything stays plain HTTP.
 
 use anyhow::{Context, Result, bail};
 use esim_crypto::primitives::SecretKey;
@@ -158,6 +166,41 @@ pub struct SmsrSection {
     /// resumes what it held before at once.
     #[serde(default = "default_replica")]
     pub replica: String,
+    /// HTTPS on `api_listen` (both bindings), and this server's client identity.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+}
+
+/// `[smsr.tls]` / `[smdp.tls]`: the API listener over TLS 1.2+ (PEM files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The server certificate (then its chain), PEM file (relative to the config file).
+    pub cert: PathBuf,
+    /// Its private key, PEM (PKCS#8): `file:PATH` (usual), `env:NAME` or inline.
+    pub key: Secret,
+    /// CA certificates (PEM file) that issue the clients' certificates; unset: no client
+    /// certificates asked for.
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: refuse the TLS handshake without a client certificate (default);
+    /// `false`: a client certificate is verified when presented.
+    #[serde(default = "yes")]
+    pub require_client_cert: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How this server calls a peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Binding {
+    /// JSON over HTTP(S) (`/api/v1/…`).
+    #[default]
+    Json,
+    /// SOAP 1.2 over HTTP(S) (`/soap/{ES}`).
+    Soap,
 }
 
 fn default_replica() -> String {
@@ -181,6 +224,19 @@ pub struct PeerServer {
     pub url: String,
     /// Our token there.
     pub token: Secret,
+    /// The binding spoken to it (`json`, default, or `soap`).
+    #[serde(default)]
+    pub binding: Binding,
+    /// CA certificates (PEM file) to trust for its `https` URL, besides the system store.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Our client certificate for it (PEM file); default: our `[….tls] cert`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (`file:`/`env:`/inline PEM); default: our
+    /// `[….tls] key`.
+    #[serde(default)]
+    pub client_key: Option<Secret>,
 }
 
 /// `[smdp]`.
@@ -198,6 +254,9 @@ pub struct SmdpSection {
     /// Name of this replica (see `[smsr] replica`).
     #[serde(default = "default_replica")]
     pub replica: String,
+    /// HTTPS on `api_listen` (both bindings), and this server's client identity.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
 }
 
 fn default_smdp_api() -> String {
@@ -221,6 +280,9 @@ pub struct OperatorSection {
     pub callback_url: Option<String>,
     /// The token to present there.
     pub callback_token: Option<Secret>,
+    /// CA certificates (PEM file) to trust for an `https` callback URL.
+    #[serde(default)]
+    pub callback_ca: Option<PathBuf>,
 }
 
 /// The whole file.
@@ -257,6 +319,7 @@ fn default_smsr() -> SmsrSection {
         smdp: Vec::new(),
         peers: Vec::new(),
         replica: default_replica(),
+        tls: None,
     }
 }
 
@@ -266,6 +329,7 @@ fn default_smdp() -> SmdpSection {
         api_listen: default_smdp_api(),
         smsr: Vec::new(),
         replica: default_replica(),
+        tls: None,
     }
 }
 
@@ -319,6 +383,36 @@ impl ServerConfig {
                 && Path::new(p).is_relative()
             {
                 *url = format!("sqlite:{}", base.join(p).display());
+            }
+        }
+        let rel = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for t in [&mut c.smsr.tls, &mut c.smdp.tls].into_iter().flatten() {
+            rel(&mut t.cert);
+            if let Some(ca) = &mut t.client_ca {
+                rel(ca);
+            }
+        }
+        for p in c
+            .smsr
+            .smdp
+            .iter_mut()
+            .chain(c.smsr.peers.iter_mut())
+            .chain(c.smdp.smsr.iter_mut())
+        {
+            for f in [&mut p.ca, &mut p.client_cert].into_iter().flatten() {
+                rel(f);
+            }
+            if p.client_cert.is_some() != p.client_key.is_some() {
+                bail!("peer {:?}: client_cert and client_key go together", p.id);
+            }
+        }
+        for o in &mut c.operators {
+            if let Some(ca) = &mut o.callback_ca {
+                rel(ca);
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -427,6 +521,49 @@ token = "secret-token-b"
         )
         .expect_err("unknown field");
         assert!(format!("{e:#}").contains("bogus"), "{e:#}");
+    }
+
+    #[test]
+    fn tls_sections_default_to_plain_http_and_resolve_paths() {
+        let c = ServerConfig::parse(SAMPLE, Path::new("/etc/esim"), []).expect("parse");
+        assert!(c.smsr.tls.is_none() && c.smdp.tls.is_none());
+        assert_eq!(c.smsr.smdp[0].binding, Binding::Json);
+        assert!(c.smsr.smdp[0].ca.is_none());
+        let tls = format!(
+            "{SAMPLE}\n[smdp.tls]\ncert = \"pki/smdp/tls-cert.pem\"\nkey = \"file:pki/smdp/tls-key.pem\"\n\
+             client_ca = \"/abs/ca.pem\"\n"
+        )
+        .replace(
+            "token = \"file:dp.token\"",
+            "token = \"file:dp.token\"\nbinding = \"soap\"\nca = \"pki/tls/ca-cert.pem\"\n\
+             client_cert = \"me.pem\"\nclient_key = \"env:ME_KEY\"",
+        );
+        let c = ServerConfig::parse(&tls, Path::new("/etc/esim"), []).expect("parse");
+        let t = c.smdp.tls.as_ref().expect("tls");
+        assert_eq!(t.cert, Path::new("/etc/esim/pki/smdp/tls-cert.pem"));
+        assert_eq!(t.client_ca.as_deref(), Some(Path::new("/abs/ca.pem")));
+        assert!(t.require_client_cert);
+        let peer = &c.smdp.smsr[0];
+        assert_eq!(peer.binding, Binding::Soap);
+        assert_eq!(
+            peer.ca.as_deref(),
+            Some(Path::new("/etc/esim/pki/tls/ca-cert.pem"))
+        );
+        assert_eq!(
+            peer.client_cert.as_deref(),
+            Some(Path::new("/etc/esim/me.pem"))
+        );
+        // A certificate without its key is refused.
+        let half = tls.replace("client_key = \"env:ME_KEY\"", "");
+        let e = ServerConfig::parse(&half, Path::new("."), []).expect_err("half");
+        assert!(e.to_string().contains("client_key"), "{e}");
+        // An environment override switches client certificates to optional.
+        let vars = [(
+            "ESIM__SMDP__TLS__REQUIRE_CLIENT_CERT".to_string(),
+            "false".to_string(),
+        )];
+        let c = ServerConfig::parse(&tls, Path::new("."), vars).expect("parse");
+        assert!(!c.smdp.tls.expect("tls").require_client_cert);
     }
 
     #[test]

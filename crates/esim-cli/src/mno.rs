@@ -1,4 +1,5 @@
-//! `esim mno`: an operator's client of the SM-DP (ES2) and the SM-SR (ES4) over the JSON binding.
+//! `esim mno`: an operator's client of the SM-DP (ES2) and the SM-SR (ES4) over the JSON or the
+//! SOAP binding, plain HTTP or HTTPS with an optional client certificate (mutual TLS).
 //! Every request is built as SGP.02 JSON, checked with the same decoder the servers use, sent with
 //! a fresh `FunctionCallIdentifier` (or the one given, to repeat a call safely), and the response
 //! is printed.
@@ -17,9 +18,25 @@ const EXAMPLES: &str = "Examples:
   ESIM_URL=http://127.0.0.1:8443 esim mno es4 audit --eid 8904…
   esim mno call ES2.GetEIS '{\"Eid\":\"8904…\",\"Smsr-id\":\"smsr.esim-rsp.test\"}'
 
+Over HTTPS with mutual TLS (certificates from `esim pki issue-tls --pki pki --id mno-b`), SOAP:
+  export ESIM_URL=https://localhost:8445 ESIM_CA=pki/tls/ca-cert.pem \
+         ESIM_CLIENT_CERT=pki/operators/mno-b/tls-cert.pem ESIM_CLIENT_KEY=pki/operators/mno-b/tls-key.pem
+  esim mno --binding soap get-eis --eid 8904… --smsr-id smsr.esim-rsp.test
+
 ES2 functions go to the SM-DP, ES4 functions (`esim mno es4 …`) to the SM-SR. The response is
 the SGP.02 response (Header.FunctionExecutionStatus, Body); the exit status is 0 only for
-Executed-Success and Executed-WithWarning.";
+Executed-Success and Executed-WithWarning. A server requiring client certificates refuses the
+TLS handshake without one, and answers 403 (SOAP: Forbidden fault) when the certificate's CN
+is not the operator of the token.";
+
+/// The binding `esim mno` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MnoBinding {
+    /// JSON: `POST /api/v1/{ES}/{Function}`.
+    Json,
+    /// SOAP 1.2 with WS-Addressing: `POST /soap/{ES}`.
+    Soap,
+}
 
 /// Connection and header settings shared by every `esim mno` command.
 #[derive(Debug, Args)]
@@ -43,6 +60,51 @@ pub struct Conn {
     /// How long to wait for the result (seconds).
     #[arg(long, default_value_t = 300)]
     wait: u64,
+    /// The binding.
+    #[arg(long, env = "ESIM_BINDING", value_enum, default_value = "json")]
+    binding: MnoBinding,
+    /// CA certificate(s) (PEM file) to trust for an https URL, besides the system store.
+    #[arg(long, env = "ESIM_CA", value_name = "PEM")]
+    ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM file) for mutual TLS.
+    #[arg(long, env = "ESIM_CLIENT_CERT", value_name = "PEM", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PKCS#8 PEM file).
+    #[arg(long, env = "ESIM_CLIENT_KEY", value_name = "PEM", requires = "cert")]
+    key: Option<std::path::PathBuf>,
+}
+
+impl Conn {
+    /// The TLS settings from `--ca`, `--cert`, `--key`.
+    fn tls(&self) -> Result<esim_http::TlsOptions> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let mut tls = esim_http::TlsOptions::default();
+        if let Some(ca) = &self.ca {
+            tls.root_certificates_pem.push(read(ca)?);
+        }
+        if let (Some(c), Some(k)) = (&self.cert, &self.key) {
+            tls.client_identity_pem = Some((read(c)?, read(k)?));
+        }
+        Ok(tls)
+    }
+
+    /// The function client of `--binding`.
+    fn client(&self) -> Result<Box<dyn esim_service::FunctionClient>> {
+        let tls = self.tls()?;
+        Ok(match self.binding {
+            MnoBinding::Json => Box::new(
+                esim_http::HttpFunctionClient::with_tls(&self.url, &self.token, &tls)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            MnoBinding::Soap => Box::new(esim_soap::SoapFunctionClient::with_http_client(
+                &self.url,
+                &self.token,
+                tls.http_client().map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+        })
+    }
 }
 
 /// `esim mno …`.
@@ -304,12 +366,12 @@ pub fn request(
 pub fn run(args: MnoArgs, out: &Output) -> Result<()> {
     let (function, body) = build(args.cmd)?;
     let c = args.conn;
-    let req = request(function, &c.requester, c.call_id, c.validity, body)?;
+    let req = request(function, &c.requester, c.call_id.clone(), c.validity, body)?;
     let rt = crate::device::runtime()?;
     let response = rt.block_on(async {
-        let client = esim_http::HttpFunctionClient::new(&c.url, &c.token)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        esim_service::FunctionClient::call(&client, &req, Duration::from_secs(c.wait))
+        let client = c.client()?;
+        client
+            .call(&req, Duration::from_secs(c.wait))
             .await
             .with_context(|| {
                 format!(

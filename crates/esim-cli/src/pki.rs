@@ -28,9 +28,22 @@ Layout written:
   eum/   cert.pem cert.der key.pem id.txt           EUM (X.509, signed by the CI)
   smdp/  cert.gp cert.gp.hex key.pem id.txt tls-cert.pem tls-key.pem
   smsr/  cert.gp cert.gp.hex key.pem id.txt tls-cert.pem tls-key.pem
-  tls/   ca-cert.pem ca-key.pem                     TLS CA of the server identities
+  tls/   ca-cert.pem ca-key.pem                     TLS CA of every TLS identity
+  operators/ID/  tls-cert.pem tls-key.pem ca-cert.pem id.txt   (--operator ID) client identity
 cert.gp is the GP Amendment E certificate (7F21, BER) signed by the CI. Key files are PKCS#8 PEM
-with mode 0600.";
+with mode 0600. The SM-DP and SM-SR TLS certificates (CN = their id) are server and client
+identities valid for localhost, 127.0.0.1, ::1, the id and every --smdp-host/--smsr-host; an
+operator's (CN = its id) is a client identity. Mutual TLS compares the CN with the party the
+bearer token authenticates.";
+
+const ISSUE_TLS_EXAMPLES: &str = "Examples:
+  esim pki issue-tls --pki ./pki --id mno-b                 # ./pki/operators/mno-b/
+  esim pki issue-tls --pki ./pki --id smsr-b.example --server --dns smsr-b.example --ip 10.0.0.7 --out ./smsr-b-tls
+
+Writes OUT/tls-cert.pem (CN = ID, signed by PKI/tls/ca-cert.pem), OUT/tls-key.pem (PKCS#8, 0600),
+OUT/ca-cert.pem (the TLS CA, to trust the servers) and OUT/id.txt. Without --server the
+certificate is a client identity (extendedKeyUsage clientAuth); with it, a server and client
+identity for localhost, 127.0.0.1, ::1 and the --dns/--ip names.";
 
 const EUICC_EXAMPLES: &str = "Examples:
   esim pki euicc --eum ./pki/eum --out ./euiccs
@@ -82,6 +95,35 @@ pub enum PkiCmd {
         /// Extra DNS name for the SM-SR TLS certificate (repeatable).
         #[arg(long)]
         smsr_host: Vec<String>,
+        /// Also issue a TLS client identity for this operator in OUT/operators/ID (repeatable).
+        #[arg(long)]
+        operator: Vec<String>,
+    },
+    /// Issue a TLS identity (client, or server and client) from the PKI's TLS CA, e.g. for an
+    /// operator's mutual TLS with the servers.
+    #[command(after_help = ISSUE_TLS_EXAMPLES)]
+    IssueTls {
+        /// The PKI directory (`esim pki init`): its tls/ca-cert.pem and tls/ca-key.pem sign.
+        #[arg(long)]
+        pki: PathBuf,
+        /// The party identifier: the certificate's subject CN (e.g. the operator id).
+        #[arg(long)]
+        id: String,
+        /// Output directory (default: PKI/operators/ID).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A server (and client) identity: serverAuth, localhost, 127.0.0.1 and ::1.
+        #[arg(long)]
+        server: bool,
+        /// Extra subjectAltName DNS name (repeatable).
+        #[arg(long)]
+        dns: Vec<String>,
+        /// Extra subjectAltName IP address (repeatable).
+        #[arg(long)]
+        ip: Vec<std::net::IpAddr>,
+        /// Validity in days from today.
+        #[arg(long, default_value_t = 730)]
+        days: i64,
     },
     /// Issue eUICC credentials signed by an EUM: EID, ECASD key and certificate, ISD-R keysets, EIS.
     #[command(after_help = EUICC_EXAMPLES)]
@@ -133,6 +175,7 @@ pub fn run(cmd: PkiCmd, out: &Output) -> Result<()> {
             eum_id,
             smdp_host,
             smsr_host,
+            operator,
         } => {
             let mut p = PkiParams::test_defaults(date_or_today(valid_from.as_deref())?);
             p.ca_days = ca_days;
@@ -142,7 +185,74 @@ pub fn run(cmd: PkiCmd, out: &Output) -> Result<()> {
             p.smdp_id = smdp_id;
             p.smsr_id = smsr_id;
             p.eum_id = eum_id;
-            init(&dir, force, &p, out)
+            init(&dir, force, &p, out)?;
+            for id in &operator {
+                let tls = load_ca(
+                    &dir.join("tls"),
+                    "ca-key.pem",
+                    "ca-cert.pem",
+                    Some(String::new()),
+                )?;
+                let spec = TlsSpec::client(id, p.not_before, days);
+                write_tls_identity(&dir.join("operators").join(id), &tls, &spec)?;
+                if !out.json {
+                    outln!(
+                        "  TLS client identity of {id} in {}",
+                        dir.join("operators").join(id).display()
+                    );
+                }
+            }
+            Ok(())
+        }
+        PkiCmd::IssueTls {
+            pki,
+            id,
+            out: dir,
+            server,
+            dns,
+            ip,
+            days,
+        } => {
+            let tls = load_ca(
+                &pki.join("tls"),
+                "ca-key.pem",
+                "ca-cert.pem",
+                Some(String::new()),
+            )
+            .with_context(|| format!("loading the TLS CA of {}", pki.display()))?;
+            let mut spec = TlsSpec::client(&id, today()?, days);
+            if server {
+                spec.server = true;
+                spec.dns = dns_names(&id, &dns);
+                spec.ips = loopback_ips();
+            } else {
+                spec.dns = dns;
+            }
+            for a in ip {
+                if !spec.ips.contains(&a) {
+                    spec.ips.push(a);
+                }
+            }
+            let dir = dir.unwrap_or_else(|| pki.join("operators").join(&id));
+            let cert = write_tls_identity(&dir, &tls, &spec)?;
+            if out.json {
+                out.print_json(&json!({
+                    "out": dir.display().to_string(),
+                    "id": id,
+                    "cert": x509_summary(&cert),
+                }))?;
+            } else {
+                outln!(
+                    "TLS {} identity of {id} written to {} (tls-cert.pem, tls-key.pem, ca-cert.pem)",
+                    if server {
+                        "server and client"
+                    } else {
+                        "client"
+                    },
+                    dir.display()
+                );
+            }
+            Ok(())
         }
         PkiCmd::Euicc {
             eum,
@@ -273,6 +383,99 @@ fn write_server(dir: &Path, s: &ServerIdentity) -> Result<()> {
     )
 }
 
+/// What a TLS certificate of [`tls_identity`] certifies.
+#[derive(Debug, Clone)]
+struct TlsSpec {
+    id: String,
+    dns: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
+    server: bool,
+    not_before: Date,
+    days: i64,
+}
+
+impl TlsSpec {
+    fn client(id: &str, not_before: Date, days: i64) -> Self {
+        TlsSpec {
+            id: id.to_string(),
+            dns: Vec::new(),
+            ips: Vec::new(),
+            server: false,
+            not_before,
+            days,
+        }
+    }
+}
+
+/// `127.0.0.1` and `::1`: the servers' certificates are valid for loopback URLs.
+fn loopback_ips() -> Vec<std::net::IpAddr> {
+    vec![
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    ]
+}
+
+/// A fresh P-256 key and its TLS certificate (CN = id) signed by the TLS CA
+/// (`esim_http::issue_tls_certificate`: esim-crypto's profile has no IP addresses).
+fn tls_identity(ca: &CaIdentity, spec: &TlsSpec) -> Result<(X509Certificate, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let first = spec.not_before.to_unix_days();
+    let last = spec
+        .not_before
+        .add_days(spec.days.max(1))
+        .ok_or_else(|| anyhow!("validity out of range"))?
+        .to_unix_days();
+    let pem = esim_http::issue_tls_certificate(
+        ca.cert.to_pem()?.as_bytes(),
+        ca.key.to_pkcs8_pem()?.as_bytes(),
+        &key.public_key().to_spki_der()?,
+        &esim_http::TlsCertificateSpec {
+            common_name: spec.id.clone(),
+            dns_names: spec.dns.clone(),
+            ip_addresses: spec.ips.clone(),
+            server: spec.server,
+            not_before_unix: first * 86_400,
+            not_after_unix: last * 86_400 + 86_399,
+        },
+    )
+    .with_context(|| format!("issuing the TLS certificate of {}", spec.id))?;
+    let cert = X509Certificate::from_pem(&pem)?;
+    Ok((cert, key))
+}
+
+/// Writes DIR/tls-cert.pem, tls-key.pem (0600), ca-cert.pem and id.txt.
+fn write_tls_identity(dir: &Path, ca: &CaIdentity, spec: &TlsSpec) -> Result<X509Certificate> {
+    let (cert, key) = tls_identity(ca, spec)?;
+    mkdir(dir)?;
+    write_public(&dir.join("tls-cert.pem"), cert.to_pem()?.as_bytes())?;
+    write_secret(&dir.join("tls-key.pem"), key.to_pkcs8_pem()?.as_bytes())?;
+    write_public(&dir.join("ca-cert.pem"), ca.cert.to_pem()?.as_bytes())?;
+    write_public(&dir.join("id.txt"), format!("{}\n", spec.id).as_bytes())?;
+    Ok(cert)
+}
+
+/// Replaces a server's TLS identity with one valid for its DNS names and the loopback
+/// addresses (so `https://127.0.0.1:PORT` works as well as `https://localhost:PORT`).
+fn reissue_server_tls(
+    s: &mut ServerIdentity,
+    dns: &[String],
+    ca: &CaIdentity,
+    p: &PkiParams,
+) -> Result<()> {
+    let spec = TlsSpec {
+        id: s.id.clone(),
+        dns: dns.to_vec(),
+        ips: loopback_ips(),
+        server: true,
+        not_before: p.not_before,
+        days: p.entity_days,
+    };
+    let (cert, key) = tls_identity(ca, &spec)?;
+    s.tls_cert = cert;
+    s.tls_key = key;
+    Ok(())
+}
+
 fn init(dir: &Path, force: bool, p: &PkiParams, out: &Output) -> Result<()> {
     let pki = create(dir, force, p)?;
     if out.json {
@@ -300,7 +503,9 @@ pub(crate) fn create(dir: &Path, force: bool, p: &PkiParams) -> Result<TestPki> 
             dir.display()
         );
     }
-    let pki = TestPki::generate(p).context("generating the PKI")?;
+    let mut pki = TestPki::generate(p).context("generating the PKI")?;
+    reissue_server_tls(&mut pki.smdp, &p.smdp_dns, &pki.tls_ca, p)?;
+    reissue_server_tls(&mut pki.smsr, &p.smsr_dns, &pki.tls_ca, p)?;
     pki.verify(Some(p.not_before))
         .context("verifying the new PKI")?;
     mkdir(dir)?;

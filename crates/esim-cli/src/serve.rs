@@ -2,7 +2,7 @@
 //! ([`crate::config`]), until Ctrl-C / SIGTERM; plus the SM-DP inventory and SM-SR registration
 //! administration commands that work on the stores directly.
 
-use crate::config::{OperatorSection, ServerConfig};
+use crate::config::{Binding, OperatorSection, PeerServer, ServerConfig, TlsSection};
 use crate::output::Output;
 use crate::servers::{self, Party, SmsrSetup};
 use anyhow::{Context, Result, bail};
@@ -53,7 +53,26 @@ const CONFIG_HELP: &str =
   id = \"mno-b\"
   roles = [\"MNO\"]
   token = \"env:MNO_B_TOKEN\"
-  callback_url = \"http://mno-b.example:9000\"   # results and notifications (optional)";
+  callback_url = \"http://mno-b.example:9000\"   # results and notifications (optional)
+  callback_ca = \"pki/tls/ca-cert.pem\"           # trusted for an https callback_url
+
+HTTPS and mutual TLS (any server; without [smsr.tls] / [smdp.tls] the API is plain HTTP):
+  [smsr.tls]
+  cert = \"pki/smsr/tls-cert.pem\"       # server certificate (esim pki init: localhost, 127.0.0.1)
+  key = \"file:pki/smsr/tls-key.pem\"    # its key (file:/env:/inline PEM)
+  client_ca = \"pki/tls/ca-cert.pem\"    # verify client certificates against this CA
+  require_client_cert = true           # false: verified only when presented
+  [[smsr.smdp]]                        # each peer: https URL, CA, our client identity, binding
+  id = \"smdp.esim-rsp.test\"
+  url = \"https://localhost:8445\"
+  token = \"env:SMSR_TOKEN_AT_SMDP\"
+  ca = \"pki/tls/ca-cert.pem\"
+  binding = \"soap\"                     # or \"json\" (default)
+  # client_cert = \"…\", client_key = \"file:…\"   (default: this server's [smsr.tls] cert/key)
+The server's [x.tls] cert/key is also its client certificate for callbacks and peers. With a
+verified client certificate, its subject CN (or a SAN DNS name/URI) must be the operator id of
+the bearer token, else 403 (SOAP: Sender/Forbidden fault). Operators' client identities:
+`esim pki issue-tls --pki pki --id mno-b` (or `esim pki init --operator mno-b`).";
 
 /// `esim smsr|smdp|serve`.
 #[derive(Debug, Args)]
@@ -216,6 +235,88 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{what}: reading {}", path.display()))
+}
+
+/// The server side of `[x.tls]` and this server's client identity (cert, key PEM).
+fn api_tls(t: Option<&TlsSection>, base: &Path) -> Result<(servers::ApiTls, ClientIdentity)> {
+    let Some(t) = t else {
+        return Ok((servers::ApiTls::default(), None));
+    };
+    let cert = read_file(&t.cert, "tls.cert")?;
+    let key = t.key.resolve(base).context("tls.key")?;
+    let key = key.as_bytes().to_vec();
+    let mut server = esim_http::ServerTls::new(cert.clone(), key.clone());
+    if let Some(ca) = &t.client_ca {
+        server = server.require_client_certificates(read_file(ca, "tls.client_ca")?);
+        server.client_certificate_optional = !t.require_client_cert;
+    }
+    let identity = Some((cert, zeroize::Zeroizing::new(key)));
+    Ok((
+        servers::ApiTls {
+            server: Some(server),
+            client: esim_http::TlsOptions::default(),
+        },
+        identity,
+    ))
+}
+
+/// A server's own client certificate and key (PEM), from its `[x.tls]`.
+type ClientIdentity = Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>;
+
+/// The client of a peer server: its binding, trust anchors, our client identity (its own, else
+/// `own`).
+fn peer_client(
+    p: &PeerServer,
+    own: &ClientIdentity,
+    base: &Path,
+    what: &str,
+) -> Result<Arc<dyn FunctionClient>> {
+    let token = p.token.resolve(base)?;
+    let mut tls = esim_http::TlsOptions::default();
+    if let Some(ca) = &p.ca {
+        tls.root_certificates_pem
+            .push(read_file(ca, &format!("{what} {}: ca", p.id))?);
+    }
+    tls.client_identity_pem = match (&p.client_cert, &p.client_key) {
+        (Some(c), Some(k)) => Some((
+            read_file(c, &format!("{what} {}: client_cert", p.id))?,
+            k.resolve(base)
+                .with_context(|| format!("{what} {}: client_key", p.id))?
+                .as_bytes()
+                .to_vec(),
+        )),
+        _ => own.as_ref().map(|(c, k)| (c.clone(), k.to_vec())),
+    };
+    let client: Arc<dyn FunctionClient> = match p.binding {
+        Binding::Json => Arc::new(
+            esim_http::HttpFunctionClient::with_tls(&p.url, &token, &tls)
+                .map_err(|e| anyhow::anyhow!("{what} client for {}: {e}", p.id))?,
+        ),
+        Binding::Soap => Arc::new(esim_soap::SoapFunctionClient::with_http_client(
+            &p.url,
+            &token,
+            tls.http_client()
+                .map_err(|e| anyhow::anyhow!("{what} client for {}: {e}", p.id))?,
+        )),
+    };
+    Ok(client)
+}
+
+/// The TLS settings of the callbacks: every operator's `callback_ca`, our client identity.
+fn callback_tls(cfg: &ServerConfig, own: &ClientIdentity) -> Result<esim_http::TlsOptions> {
+    let mut tls = esim_http::TlsOptions::default();
+    for o in &cfg.operators {
+        if let Some(ca) = &o.callback_ca {
+            tls.root_certificates_pem
+                .push(read_file(ca, &format!("operator {}: callback_ca", o.id))?);
+        }
+    }
+    tls.client_identity_pem = own.as_ref().map(|(c, k)| (c.clone(), k.to_vec()));
+    Ok(tls)
+}
+
 async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -224,26 +325,23 @@ async fn bind(addr: &str, what: &str) -> Result<TcpListener> {
 
 async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
     let c = &l.cfg.smsr;
+    let (mut tls, own) = api_tls(c.tls.as_ref(), &l.cfg.base).context("[smsr.tls]")?;
+    // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
+    tls.client = callback_tls(&l.cfg, &own)?;
     let store = open(&l.cfg.store.smsr, "SM-SR").await?;
-    let callbacks = servers::install_parties(store.as_ref(), &l.parties).await?;
+    let callbacks = servers::install_parties_tls(store.as_ref(), &l.parties, &tls.client).await?;
     let api = bind(&c.api_listen, "SM-SR JSON API").await?;
     let scp81 = bind(&c.scp81_listen, "SCP81 server").await?;
     let id = c.id.clone().unwrap_or_else(|| l.pki.smsr.id.clone());
     let mut smdps: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
     for p in &c.smdp {
-        let token = p.token.resolve(&l.cfg.base)?;
-        let client = esim_http::HttpFunctionClient::new(&p.url, &token)
-            .map_err(|e| anyhow::anyhow!("ES3 client for {}: {e}", p.id))?;
-        smdps.insert(p.id.clone(), Arc::new(client));
+        smdps.insert(p.id.clone(), peer_client(p, &own, &l.cfg.base, "ES3")?);
     }
     let mut peers: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
     for p in &c.peers {
-        let token = p.token.resolve(&l.cfg.base)?;
-        let client = esim_http::HttpFunctionClient::new(&p.url, &token)
-            .map_err(|e| anyhow::anyhow!("ES7 client for {}: {e}", p.id))?;
-        peers.insert(p.id.clone(), Arc::new(client));
+        peers.insert(p.id.clone(), peer_client(p, &own, &l.cfg.base, "ES7")?);
     }
-    let (running, _smsr) = servers::start_smsr(
+    let (running, _smsr) = servers::start_smsr_tls(
         SmsrSetup {
             id: id.clone(),
             smpp: SmppSettings {
@@ -269,26 +367,27 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
         callbacks,
         api,
         scp81,
+        tls,
     )
     .await?;
-    tracing::info!(%id, api = %running.api, "SM-SR running");
+    tracing::info!(%id, api = %running.api, tls = running.tls, "SM-SR running");
     Ok(running)
 }
 
 async fn run_smdp(l: &Loaded) -> Result<servers::Running> {
     let c = &l.cfg.smdp;
+    let (mut tls, own) = api_tls(c.tls.as_ref(), &l.cfg.base).context("[smdp.tls]")?;
+    // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
+    tls.client = callback_tls(&l.cfg, &own)?;
     let store = open(&l.cfg.store.smdp, "SM-DP").await?;
-    let callbacks = servers::install_parties(store.as_ref(), &l.parties).await?;
+    let callbacks = servers::install_parties_tls(store.as_ref(), &l.parties, &tls.client).await?;
     let mut smsrs: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
     for p in &c.smsr {
-        let token = p.token.resolve(&l.cfg.base)?;
-        let client = esim_http::HttpFunctionClient::new(&p.url, &token)
-            .map_err(|e| anyhow::anyhow!("ES3 client for {}: {e}", p.id))?;
-        smsrs.insert(p.id.clone(), Arc::new(client));
+        smsrs.insert(p.id.clone(), peer_client(p, &own, &l.cfg.base, "ES3")?);
     }
     let api = bind(&c.api_listen, "SM-DP JSON API").await?;
     let id = c.id.clone().unwrap_or_else(|| l.pki.smdp.id.clone());
-    let (running, _smdp) = servers::start_smdp(
+    let (running, _smdp) = servers::start_smdp_tls(
         &id,
         &l.pki,
         store,
@@ -297,9 +396,10 @@ async fn run_smdp(l: &Loaded) -> Result<servers::Running> {
         callbacks,
         api,
         &c.replica,
+        tls,
     )
     .await?;
-    tracing::info!(%id, api = %running.api, "SM-DP running");
+    tracing::info!(%id, api = %running.api, tls = running.tls, "SM-DP running");
     Ok(running)
 }
 
@@ -319,11 +419,13 @@ fn announce(out: &Output, what: &str, r: &servers::Running) -> Result<()> {
         out.print_json(&json!({
             "server": what,
             "api": r.api.to_string(),
+            "tls": r.tls,
             "scp81": r.scp81.map(|a| a.to_string()),
         }))?;
     } else {
         outln!(
-            "{what} listening: JSON API http://{}{}",
+            "{what} listening: JSON and SOAP API {}://{}{}",
+            if r.tls { "https" } else { "http" },
             r.api,
             r.scp81.map(|a| format!(", SCP81 {a}")).unwrap_or_default()
         );

@@ -35,6 +35,16 @@ pub struct Party {
 /// Writes the parties into `store` (token hashes only) and builds the callbacks to those with
 /// an endpoint.
 pub async fn install_parties(store: &dyn Store, parties: &[Party]) -> Result<Arc<dyn Callbacks>> {
+    install_parties_tls(store, parties, &esim_http::TlsOptions::default()).await
+}
+
+/// [`install_parties`] with the TLS settings of the callbacks (trust anchors for `https`
+/// callback URLs, this server's client certificate).
+pub async fn install_parties_tls(
+    store: &dyn Store,
+    parties: &[Party],
+    tls: &esim_http::TlsOptions,
+) -> Result<Arc<dyn Callbacks>> {
     let mut endpoints = HashMap::new();
     for p in parties {
         store
@@ -57,7 +67,7 @@ pub async fn install_parties(store: &dyn Store, parties: &[Party]) -> Result<Arc
             );
         }
     }
-    let cb = HttpCallbacks::new(endpoints, RetryPolicy::default())
+    let cb = HttpCallbacks::with_tls(endpoints, RetryPolicy::default(), tls)
         .map_err(|e| anyhow::anyhow!("callbacks: {e}"))?;
     Ok(Arc::new(cb))
 }
@@ -90,6 +100,8 @@ pub struct SmsrSetup {
 pub struct Running {
     /// JSON API address.
     pub api: SocketAddr,
+    /// Whether the API listener speaks TLS (`https://`).
+    pub tls: bool,
     /// SCP81 address (SM-SR only).
     pub scp81: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -159,19 +171,39 @@ impl esim_http::CallbackSink for LogResults {
     }
 }
 
+/// TLS of a server's API listener (docs/spec-choices.md row 81).
+#[derive(Debug, Clone, Default)]
+pub struct ApiTls {
+    /// HTTPS on the API listener (both bindings), with optional or required client
+    /// certificates; `None`: plain HTTP.
+    pub server: Option<esim_http::ServerTls>,
+    /// The client settings of replies to `wsa:ReplyTo` addresses (trust anchors, client
+    /// certificate).
+    pub client: esim_http::TlsOptions,
+}
+
 /// Serves both bindings of `services` on one listener (DESIGN §3.4: one implementation, two
 /// encodings): JSON (`/api/v1/…`, `/openapi.json`, `/metrics`, `/health`) and SOAP 1.2 with
-/// WS-Addressing (`/soap/{ES}`, WSDL at `/soap/{ES}?wsdl`).
+/// WS-Addressing (`/soap/{ES}`, WSDL at `/soap/{ES}?wsdl`); over TLS when `tls.server` is set.
 async fn serve_bindings(
     services: Vec<Arc<dyn FunctionService>>,
     store: Arc<dyn Store>,
     listener: TcpListener,
+    tls: ApiTls,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let json = HttpState::new(HttpConfig::default(), services.clone(), store.clone())
         .with_callback_sink(Arc::new(LogResults));
-    let soap = esim_soap::SoapState::new(esim_soap::SoapConfig::default(), services, store);
+    let mut soap = esim_soap::SoapState::new(esim_soap::SoapConfig::default(), services, store);
+    let reply_client = tls
+        .client
+        .http_client()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    soap = soap.with_reply_client(reply_client);
     let app = esim_http::router(json).merge(esim_soap::routes(soap));
+    if let Some(server) = &tls.server {
+        return esim_http::serve_tls_router(app, listener, server, shutdown).await;
+    }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "JSON and SOAP bindings listening");
     }
@@ -191,6 +223,31 @@ pub async fn start_smsr(
     callbacks: Arc<dyn Callbacks>,
     api: TcpListener,
     scp81: TcpListener,
+) -> Result<(Running, Arc<esim_smsr::Smsr>)> {
+    start_smsr_tls(
+        setup,
+        pki,
+        store,
+        sealer,
+        callbacks,
+        api,
+        scp81,
+        ApiTls::default(),
+    )
+    .await
+}
+
+/// [`start_smsr`] with TLS on the API listener.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_smsr_tls(
+    setup: SmsrSetup,
+    pki: &TestPki,
+    store: Arc<dyn Store>,
+    sealer: Arc<dyn Sealer>,
+    callbacks: Arc<dyn Callbacks>,
+    api: TcpListener,
+    scp81: TcpListener,
+    tls: ApiTls,
 ) -> Result<(Running, Arc<esim_smsr::Smsr>)> {
     let api_addr = api.local_addr()?;
     let scp81_addr = scp81.local_addr()?;
@@ -260,8 +317,9 @@ pub async fn start_smsr(
     {
         let services: Vec<Arc<dyn FunctionService>> = vec![smsr.clone()];
         let stop = stopper(&rx);
+        let tls = tls.clone();
         tasks.spawn(async move {
-            serve_bindings(services, store, api, stop)
+            serve_bindings(services, store, api, tls, stop)
                 .await
                 .context("SM-SR API")
         });
@@ -269,6 +327,7 @@ pub async fn start_smsr(
     Ok((
         Running {
             api: api_addr,
+            tls: tls.server.is_some(),
             scp81: Some(scp81_addr),
             stop,
             tasks,
@@ -290,6 +349,33 @@ pub async fn start_smdp(
     callbacks: Arc<dyn Callbacks>,
     api: TcpListener,
     replica: &str,
+) -> Result<(Running, Arc<esim_smdp::Smdp>)> {
+    start_smdp_tls(
+        id,
+        pki,
+        store,
+        sealer,
+        smsrs,
+        callbacks,
+        api,
+        replica,
+        ApiTls::default(),
+    )
+    .await
+}
+
+/// [`start_smdp`] with TLS on the API listener.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_smdp_tls(
+    id: &str,
+    pki: &TestPki,
+    store: Arc<dyn Store>,
+    sealer: Arc<dyn Sealer>,
+    smsrs: HashMap<String, Arc<dyn FunctionClient>>,
+    callbacks: Arc<dyn Callbacks>,
+    api: TcpListener,
+    replica: &str,
+    tls: ApiTls,
 ) -> Result<(Running, Arc<esim_smdp::Smdp>)> {
     let api_addr = api.local_addr()?;
     let mut config = esim_smdp::SmdpConfig::new(
@@ -320,8 +406,9 @@ pub async fn start_smdp(
     {
         let services: Vec<Arc<dyn FunctionService>> = vec![smdp.clone()];
         let stop = stopper(&rx);
+        let tls = tls.clone();
         tasks.spawn(async move {
-            serve_bindings(services, store, api, stop)
+            serve_bindings(services, store, api, tls, stop)
                 .await
                 .context("SM-DP API")
         });
@@ -329,6 +416,7 @@ pub async fn start_smdp(
     Ok((
         Running {
             api: api_addr,
+            tls: tls.server.is_some(),
             scp81: None,
             stop,
             tasks,

@@ -26,6 +26,7 @@ mod names;
 mod openapi;
 mod server;
 mod tls;
+mod tls_issue;
 mod tls_server;
 
 pub use callbacks::{CallbackStats, Endpoint, HttpCallbacks, RetryPolicy};
@@ -36,6 +37,7 @@ pub use server::{
     CallbackResult, CallbackSink, ErrorBody, HttpConfig, HttpState, PendingBody, router, run, serve,
 };
 pub use tls::TlsOptions;
+pub use tls_issue::{TlsCertificateSpec, TlsIssueError, issue_tls_certificate};
 pub use tls_server::{
     PeerIdentity, ServerTls, TlsConnection, check_client_identity, serve_tls, serve_tls_router,
 };

@@ -3,7 +3,7 @@
 //! TLS). Every request served here carries a [`TlsConnection`] extension: the identity of the
 //! verified client certificate, if one was presented. The caller's identity still comes from
 //! its bearer token; when a client certificate was verified, it must name that caller
-//! ([`check_client_identity`], docs/spec-choices.md row 78).
+//! ([`check_client_identity`], docs/spec-choices.md row 81).
 
 use std::future::Future;
 use std::io;
@@ -147,7 +147,7 @@ pub struct TlsConnection {
     pub client: Option<PeerIdentity>,
 }
 
-/// The mutual-TLS rule (docs/spec-choices.md row 78): a request whose connection presented a
+/// The mutual-TLS rule (docs/spec-choices.md row 81): a request whose connection presented a
 /// verified client certificate is accepted only when that certificate names the party its
 /// bearer token authenticated (`party_id`); requests over plain HTTP or without a client
 /// certificate are left to the token alone. `Err` carries the refusal message (403).

@@ -589,3 +589,102 @@ fn peer_identity_names() {
     let anonymous = esim_http::TlsConnection::default();
     assert!(esim_http::check_client_identity(Some(&anonymous), "smdp1").is_ok());
 }
+
+#[tokio::test]
+async fn issued_certificates_work_for_ip_addresses_and_name_the_client() {
+    use esim_http::{TlsCertificateSpec, issue_tls_certificate};
+    let ca_key = key();
+    let ca = cert("issuing CA", &ca_key, None, false);
+    let (ca_pem, ca_key_pem) = (
+        ca.to_pem().unwrap(),
+        ca_key.private_key_to_pem_pkcs8().unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let spec = |cn: &str, server: bool| TlsCertificateSpec {
+        common_name: cn.into(),
+        dns_names: if server {
+            vec!["localhost".into()]
+        } else {
+            vec![]
+        },
+        ip_addresses: if server {
+            vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]
+        } else {
+            vec![]
+        },
+        server,
+        not_before_unix: now - 60,
+        not_after_unix: now + 86_400,
+    };
+    let issue = |cn: &str, server: bool| {
+        let k = key();
+        let pem = issue_tls_certificate(
+            &ca_pem,
+            &ca_key_pem,
+            &k.public_key_to_der().unwrap(),
+            &spec(cn, server),
+        )
+        .unwrap();
+        (pem.into_bytes(), k.private_key_to_pem_pkcs8().unwrap())
+    };
+    // A CA key that is not the certificate's, and garbage: errors without the key.
+    let e = issue_tls_certificate(
+        &ca_pem,
+        &key().private_key_to_pem_pkcs8().unwrap(),
+        &key().public_key_to_der().unwrap(),
+        &spec("x", false),
+    )
+    .unwrap_err();
+    assert!(matches!(e, esim_http::TlsIssueError::CaKey(_)), "{e}");
+    assert!(issue_tls_certificate(b"junk", &ca_key_pem, b"junk", &spec("x", false)).is_err());
+
+    let (server_cert, server_key) = issue("server.test", true);
+    let (client_cert, client_key) = issue("smdp1", false);
+    let parsed = X509::from_pem(&client_cert).unwrap();
+    assert!(parsed.verify(&ca.public_key().unwrap()).unwrap());
+    assert_eq!(
+        esim_http::PeerIdentity::from_certificate(&parsed)
+            .common_name
+            .as_deref(),
+        Some("smdp1")
+    );
+    let store = Arc::new(MemoryStore::new());
+    store
+        .put_operator(&OperatorRecord {
+            id: "smdp1".into(),
+            name: "smdp1".into(),
+            roles: vec!["SM-DP".into()],
+            token_hashes: vec![hash_token("tok-smdp")],
+            created_at: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    let state = HttpState::new(
+        HttpConfig::default(),
+        vec![Arc::new(Echo::default()) as Arc<dyn FunctionService>],
+        store,
+    );
+    let tls = ServerTls::new(server_cert, server_key).require_client_certificates(ca_pem.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // By IP address: the certificate's iPAddress entry is checked by the client.
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        serve_tls(state, listener, &tls, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let c = HttpFunctionClient::with_tls(
+        &base,
+        "tok-smdp",
+        &TlsOptions {
+            root_certificates_pem: vec![ca_pem],
+            client_identity_pem: Some((client_cert, client_key)),
+        },
+    )
+    .unwrap();
+    let v = c.call(&get_eis(), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(v["Body"]["Over"], "TLS");
+}
