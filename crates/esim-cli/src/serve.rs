@@ -72,7 +72,7 @@ HTTPS and mutual TLS (any server; without [smsr.tls] / [smdp.tls] the API is pla
 The server's [x.tls] cert/key is also its client certificate for callbacks and peers. With a
 verified client certificate, its subject CN (or a SAN DNS name/URI) must be the operator id of
 the bearer token, else 403 (SOAP: Sender/Forbidden fault). Operators' client identities:
-`esim pki issue-tls --pki pki --id mno-b` (or `esim pki init --operator mno-b`).";
+`esim pki issue-tls --pki pki --id mno-b` (or `esim pki init --operator mno-b`). See docs/tls.md.";
 
 /// `esim smsr|smdp|serve`.
 #[derive(Debug, Args)]
@@ -252,6 +252,9 @@ fn api_tls(t: Option<&TlsSection>, base: &Path) -> Result<(servers::ApiTls, Clie
         server = server.require_client_certificates(read_file(ca, "tls.client_ca")?);
         server.client_certificate_optional = !t.require_client_cert;
     }
+    server
+        .check()
+        .with_context(|| format!("tls.cert {} / tls.key", t.cert.display()))?;
     let identity = Some((cert, zeroize::Zeroizing::new(key)));
     Ok((
         servers::ApiTls {

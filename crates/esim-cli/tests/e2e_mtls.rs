@@ -376,4 +376,21 @@ fn pki_issues_tls_identities() {
     // No PKI there: an error naming the problem, no panic.
     let o = e2e::run_in(d, &["pki", "issue-tls", "--pki", "nowhere", "--id", "x"]);
     assert!(!o.success() && o.stderr.contains("TLS CA"), "{o}");
+    // A server whose key is not its certificate's refuses to start, naming [smdp.tls].
+    let port = e2e::free_port();
+    std::fs::write(
+        d.join("esim.toml"),
+        format!(
+            "pki = \"pki\"\n[store]\nsmdp = \"sqlite:smdp.db\"\n\
+             master_key = \"000102030405060708090A0B0C0D0E0F\"\n[smdp]\n\
+             api_listen = \"127.0.0.1:{port}\"\n[smdp.tls]\ncert = \"pki/smdp/tls-cert.pem\"\n\
+             key = \"file:pki/smsr/tls-key.pem\"\n"
+        ),
+    )
+    .expect("esim.toml");
+    let o = e2e::run_in(d, &["smdp", "-c", "esim.toml"]);
+    assert!(
+        !o.success() && o.stderr.contains("[smdp.tls]") && o.stderr.contains("private key"),
+        "{o}"
+    );
 }

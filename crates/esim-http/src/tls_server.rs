@@ -52,6 +52,12 @@ impl ServerTls {
         }
     }
 
+    /// Checks the material as [`serve_tls_router`] will use it (certificate, key, their
+    /// match, client CAs), so that a server can refuse to start instead of failing later.
+    pub fn check(&self) -> io::Result<()> {
+        acceptor(self).map(|_| ())
+    }
+
     /// Requires (mutual TLS) client certificates issued by one of the CAs in `ca_pem`.
     pub fn require_client_certificates(mut self, ca_pem: Vec<u8>) -> Self {
         self.client_ca_pem = Some(ca_pem);

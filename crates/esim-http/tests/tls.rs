@@ -369,6 +369,13 @@ async fn serve_tls_refuses_unusable_material_and_stops_on_shutdown() {
         client_ca_pem: Some(Vec::new()),
         ..good.clone()
     };
+    assert!(good.check().is_ok());
+    for bad in [&wrong_key, &no_cert, &no_ca] {
+        assert_eq!(
+            bad.check().unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+    }
     for bad in [wrong_key, no_cert, no_ca] {
         let e = serve_tls(state(), bind().await, &bad, std::future::pending())
             .await
