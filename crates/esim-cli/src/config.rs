@@ -12,7 +12,8 @@
 //! certificate towards peers and callback endpoints. Each peer (`[[smsr.smdp]]`,
 //! `[[smsr.peers]]`, `[[smdp.smsr]]`) may name the CA to trust (`ca`), its own client identity
 //! (`client_cert`, `client_key`) and its binding (`json` or `soap`); operators' `callback_ca` is
-//! trusted for their `https` callback URLs. Without `[x.tls]` everything stays plain HTTP.
+//! trusted for their `https` callback URLs, and `callback_binding = "soap"` sends their
+//! callbacks over SOAP. Without `[x.tls]` everything stays plain HTTP (docs/tls.md).
 
 use anyhow::{Context, Result, bail};
 use esim_crypto::primitives::SecretKey;
@@ -283,6 +284,14 @@ pub struct OperatorSection {
     /// CA certificates (PEM file) to trust for an `https` callback URL.
     #[serde(default)]
     pub callback_ca: Option<PathBuf>,
+    /// The binding of the callbacks: `json` (default: notifications and results to
+    /// `callback_url`'s `/api/v1/…`) or `soap` (notifications to `callback_url`'s
+    /// `/soap/{ES}`, results as response envelopes to `callback_reply_url`).
+    #[serde(default)]
+    pub callback_binding: Binding,
+    /// SOAP only: where results of long functions are posted (none: not sent).
+    #[serde(default)]
+    pub callback_reply_url: Option<String>,
 }
 
 /// The whole file.

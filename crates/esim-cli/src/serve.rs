@@ -55,6 +55,7 @@ const CONFIG_HELP: &str =
   token = \"env:MNO_B_TOKEN\"
   callback_url = \"http://mno-b.example:9000\"   # results and notifications (optional)
   callback_ca = \"pki/tls/ca-cert.pem\"           # trusted for an https callback_url
+  callback_binding = \"json\"                     # or \"soap\" (+ callback_reply_url for results)
 
 HTTPS and mutual TLS (any server; without [smsr.tls] / [smdp.tls] the API is plain HTTP):
   [smsr.tls]
@@ -307,6 +308,38 @@ fn peer_client(
     Ok(client)
 }
 
+/// The operators called back over SOAP (`callback_binding = "soap"`), by id.
+fn soap_callbacks(cfg: &ServerConfig) -> Result<HashMap<String, esim_soap::SoapEndpoint>> {
+    let mut m = HashMap::new();
+    for o in &cfg.operators {
+        if o.callback_binding != Binding::Soap {
+            continue;
+        }
+        let Some(url) = &o.callback_url else {
+            bail!(
+                "operator {}: callback_binding = \"soap\" needs a callback_url",
+                o.id
+            );
+        };
+        let token = match &o.callback_token {
+            Some(t) => t
+                .resolve(&cfg.base)
+                .with_context(|| format!("operator {}: callback_token", o.id))?
+                .to_string(),
+            None => String::new(),
+        };
+        m.insert(
+            o.id.clone(),
+            esim_soap::SoapEndpoint {
+                base_url: url.clone(),
+                token,
+                reply_url: o.callback_reply_url.clone(),
+            },
+        );
+    }
+    Ok(m)
+}
+
 /// The TLS settings of the callbacks: every operator's `callback_ca`, our client identity.
 fn callback_tls(cfg: &ServerConfig, own: &ClientIdentity) -> Result<esim_http::TlsOptions> {
     let mut tls = esim_http::TlsOptions::default();
@@ -332,7 +365,13 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
     // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
     tls.client = callback_tls(&l.cfg, &own)?;
     let store = open(&l.cfg.store.smsr, "SM-SR").await?;
-    let callbacks = servers::install_parties_tls(store.as_ref(), &l.parties, &tls.client).await?;
+    let callbacks = servers::install_parties_soap(
+        store.as_ref(),
+        &l.parties,
+        &tls.client,
+        soap_callbacks(&l.cfg)?,
+    )
+    .await?;
     let api = bind(&c.api_listen, "SM-SR JSON API").await?;
     let scp81 = bind(&c.scp81_listen, "SCP81 server").await?;
     let id = c.id.clone().unwrap_or_else(|| l.pki.smsr.id.clone());
@@ -383,7 +422,13 @@ async fn run_smdp(l: &Loaded) -> Result<servers::Running> {
     // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
     tls.client = callback_tls(&l.cfg, &own)?;
     let store = open(&l.cfg.store.smdp, "SM-DP").await?;
-    let callbacks = servers::install_parties_tls(store.as_ref(), &l.parties, &tls.client).await?;
+    let callbacks = servers::install_parties_soap(
+        store.as_ref(),
+        &l.parties,
+        &tls.client,
+        soap_callbacks(&l.cfg)?,
+    )
+    .await?;
     let mut smsrs: HashMap<String, Arc<dyn FunctionClient>> = HashMap::new();
     for p in &c.smsr {
         smsrs.insert(p.id.clone(), peer_client(p, &own, &l.cfg.base, "ES3")?);

@@ -72,6 +72,51 @@ pub async fn install_parties_tls(
     Ok(Arc::new(cb))
 }
 
+/// [`install_parties_tls`], with the parties of `soap` (party id → endpoint) called back over
+/// the SOAP binding instead of JSON (same TLS settings).
+pub async fn install_parties_soap(
+    store: &dyn Store,
+    parties: &[Party],
+    tls: &esim_http::TlsOptions,
+    soap: HashMap<String, esim_soap::SoapEndpoint>,
+) -> Result<Arc<dyn Callbacks>> {
+    let json = install_parties_tls(store, parties, tls).await?;
+    if soap.is_empty() {
+        return Ok(json);
+    }
+    let http = tls
+        .http_client()
+        .map_err(|e| anyhow::anyhow!("SOAP callbacks: {e}"))?;
+    Ok(Arc::new(RoutedCallbacks {
+        json,
+        soap_parties: soap.keys().cloned().collect(),
+        soap: Arc::new(esim_soap::SoapCallbacks::new(soap).with_http_client(http)),
+    }))
+}
+
+/// Callbacks to some parties over SOAP, to the others over JSON.
+#[derive(Debug)]
+struct RoutedCallbacks {
+    json: Arc<dyn Callbacks>,
+    soap: Arc<dyn Callbacks>,
+    soap_parties: std::collections::HashSet<String>,
+}
+
+#[async_trait::async_trait]
+impl Callbacks for RoutedCallbacks {
+    async fn deliver(
+        &self,
+        party: &str,
+        message: esim_service::Callback,
+    ) -> Result<(), esim_service::ClientError> {
+        if self.soap_parties.contains(party) {
+            self.soap.deliver(party, message).await
+        } else {
+            self.json.deliver(party, message).await
+        }
+    }
+}
+
 /// What the SM-SR needs besides its store.
 #[derive(Debug)]
 pub struct SmsrSetup {
@@ -423,4 +468,50 @@ pub async fn start_smdp_tls(
         },
         smdp,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Debug, Default)]
+    struct Record(Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl Callbacks for Record {
+        async fn deliver(
+            &self,
+            party: &str,
+            _message: esim_service::Callback,
+        ) -> Result<(), esim_service::ClientError> {
+            self.0.lock().expect("lock").push(party.to_string());
+            Ok(())
+        }
+    }
+
+    fn message() -> esim_service::Callback {
+        esim_service::Callback::Result {
+            function: esim_proto::function::Function::Es2DownloadProfile,
+            operation_id: esim_store::OperationId::random().expect("id"),
+            function_call_id: "c".into(),
+            response: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn callbacks_are_routed_by_party_binding() {
+        let json = Arc::new(Record::default());
+        let soap = Arc::new(Record::default());
+        let routed = RoutedCallbacks {
+            json: json.clone(),
+            soap: soap.clone(),
+            soap_parties: ["mno-s".to_string()].into_iter().collect(),
+        };
+        for p in ["mno-j", "mno-s", "mno-j"] {
+            routed.deliver(p, message()).await.expect("deliver");
+        }
+        assert_eq!(*json.0.lock().expect("lock"), ["mno-j", "mno-j"]);
+        assert_eq!(*soap.0.lock().expect("lock"), ["mno-s"]);
+    }
 }

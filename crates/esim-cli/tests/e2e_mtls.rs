@@ -2,7 +2,8 @@
 //! processes configured from TOML (`[smsr.tls]`, `[smdp.tls]`, per-peer `ca` and `binding`),
 //! with identities from `esim pki` (server certificates valid for localhost and 127.0.0.1,
 //! operators' client certificates from `esim pki issue-tls`). The SM-DP calls the SM-SR's ES3
-//! over SOAP over HTTPS, the SM-SR calls the SM-DP (results) over JSON over HTTPS; operators
+//! over SOAP over HTTPS, the SM-SR calls the SM-DP's ES3.GetDeleteToken over JSON over HTTPS and
+//! notifies it over SOAP over HTTPS (`callback_binding = "soap"`); operators
 //! call with `esim mno` over HTTPS in both bindings. Refused: no client certificate, a
 //! certificate of another CA, a certificate naming another operator than the token's (403 /
 //! SOAP Forbidden fault), plain HTTP; handshake garbage does not stop the servers.
@@ -58,6 +59,7 @@ token = "dp-token"
 callback_url = "https://localhost:{dp}"
 callback_token = "sr-token"
 callback_ca = "pki/tls/ca-cert.pem"
+callback_binding = "soap"
 [[operators]]
 id = "{SMSR_ID}"
 roles = ["SM-SR"]
@@ -323,6 +325,22 @@ fn e2e_mutual_tls_json_and_soap() {
         "no ES3 SOAP call from the SM-DP in the SM-SR's log\n{}",
         lab.logs()
     );
+    // The SM-SR's notification of the deletion reaches the SM-DP over SOAP over mutual TLS
+    // (`callback_binding = "soap"`), sent in the background: waited for (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !log("smdp").lines().any(|l| {
+        l.contains("SOAP function call")
+            && l.contains("ES3.HandleProfileDeletedNotification")
+            && l.contains(SMSR_ID)
+            && l.contains("status=200")
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SOAP HandleProfileDeletedNotification from the SM-SR at the SM-DP\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         smdp_log.lines().any(|l| l.contains("ES3.GetDeleteToken")
             && l.contains(SMSR_ID)

@@ -60,7 +60,10 @@ struct Echo(Mutex<Vec<String>>);
 #[async_trait]
 impl FunctionService for Echo {
     fn functions(&self) -> Vec<Function> {
-        vec![Function::Es2GetEis]
+        vec![
+            Function::Es2GetEis,
+            Function::Es2HandleProfileEnabledNotification,
+        ]
     }
     async fn call(
         &self,
@@ -192,4 +195,50 @@ async fn soap_over_mutual_tls() {
         ));
     }
     assert_eq!(echo.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn soap_callbacks_over_mutual_tls() {
+    use esim_service::{Callback, Callbacks};
+    use esim_soap::{SoapCallbacks, SoapEndpoint};
+    let p = pki();
+    let (base, echo) = start(&p).await;
+    let endpoints = |token: &str| {
+        std::collections::HashMap::from([(
+            "mno1".to_string(),
+            SoapEndpoint {
+                base_url: base.clone(),
+                token: token.into(),
+                reply_url: None,
+            },
+        )])
+    };
+    let notification = || {
+        let eid = esim_codec::ids::Eid::from_body("890490320000000000000000000012").unwrap();
+        let iccid = esim_codec::ids::Iccid::with_luhn("894400000000000001").unwrap();
+        let j = json!({
+            "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": "n-1"},
+            "Body": {"Eid": eid.to_string(), "Iccid": iccid.to_string(),
+                     "CompletionTimeStamp": "2026-11-26T00:00:00Z"}
+        });
+        Callback::Notification(
+            decode_request(
+                Function::Es2HandleProfileEnabledNotification,
+                &j.to_string(),
+            )
+            .unwrap(),
+        )
+    };
+    // Delivered with the operator's client certificate (the server requires one).
+    let with = SoapCallbacks::new(endpoints("tok-mno"))
+        .with_http_client(http(&p, Some(client_identity("mno1", &p.tls_ca))));
+    with.deliver("mno1", notification()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while echo.0.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("notification delivered");
+    assert_eq!(echo.0.lock().unwrap().as_slice(), ["mno1"]);
 }
