@@ -17,9 +17,36 @@
 //!
 //! A `HandoverEUICC` for an eUICC SM-SR2 already took over through a committed change is answered
 //! `Executed-WithWarning` without touching the card (EK 07), and SM-SR1 then answers its
-//! operator with the warning. Every step is persisted; a restarted operation continues from its
-//! plan, and a key establishment interrupted before the commit point is run again from the start
-//! (the card replaces a keyset of the same KVN).
+//! operator with the warning (e.g. a stale copy of the EIS restored at SM-SR1).
+//!
+//! # Interruptions (docs/spec-choices.md row 79)
+//!
+//! The invariant: whatever fails at whatever step — either SM-SR killed and restarted on its
+//! store, an ES7 message or a card command lost before or after it was executed — exactly one
+//! SM-SR ends up holding the EIS, and it reaches the card with its keys. How:
+//!
+//! - Every step is persisted; a restarted operation continues from its plan. Before the commit
+//!   point a key establishment is run again from the start (fresh `3A01`; the card replaces a
+//!   keyset of the same KVN); after it, SM-SR2 registers (idempotent), deletes (a `DELETE`
+//!   answered `6A88` was done before) and notifies (once, recorded in the plan).
+//! - SM-SR1 unlocks the eUICC only on SM-SR2's *final* answer: a failed or expired
+//!   `HandoverEUICC` operation, which ends before the commit point and so never commits later.
+//!   A lost request or answer, a time-out or an SM-SR2 restart is no answer: SM-SR1 sends the
+//!   same request (same `FunctionCallIdentifier`) again until one comes (`handover_answer`),
+//!   the eUICC staying locked meanwhile. SM-SR2 ends its operation before the commit point once
+//!   the ValidityPeriod SM-SR1 gave it is over.
+//! - SM-SR2 sends a relay request again with the same `FunctionCallIdentifier` when SM-SR1 did
+//!   not answer (`relay`), so a restarted SM-SR1 answers from the relay it ran, without asking
+//!   the card twice. A relay SM-SR1 answers with a failure (the card did not answer) fails the
+//!   hand-over before the commit point; the card may then hold an unverified keyset of
+//!   SM-SR2's KVN that nobody holds, replaced by the next attempt.
+//! - SM-SR2 sends a `DELETE` of an old keyset again when the card's answer did not come
+//!   (`delete_old_keyset`).
+//! - Once SM-SR1 deleted its copy, commands still queued there for the eUICC end
+//!   ([`crate::delivery::end_queue`]): they could only be sent with keys it no longer has.
+//!
+//! [`failpoints`] lets the tests (`tests/smsr_change.rs`, the interruption matrix) hold the
+//! procedure at its steps to kill an SM-SR there.
 
 use std::time::Duration;
 
@@ -304,48 +331,43 @@ pub(crate) async fn smsr_change(run: &mut Run, b: &SmsrChangeRequest) -> R {
         }
         run.set_plan(serde_json::json!({ "locked": true })).await?;
     }
+    failpoints::pause(&inner, eid, "locked").await;
     let outcome: Option<FunctionExecutionStatus> = plan_field(run, "handed_over");
     let status = match outcome {
         Some(s) => s,
-        None => {
-            let rec = inner.store.get_eis(eid).await?;
-            let profiles = inner.store.profiles(eid).await?;
-            let eis = handover_eis(&inner, &rec, &profiles)?;
-            let req = AnyRequest::Es7HandoverEuicc(request(
-                &inner,
-                &format!("{}.handover", run.id.as_str()),
-                HandoverEuiccRequest { eis },
-            )?);
-            match call_peer(&inner, target, req, remaining(run)).await {
-                Ok((status, _)) => {
-                    let mut plan = run.state.plan.clone().unwrap_or_default();
-                    plan["handed_over"] =
-                        serde_json::to_value(&status).map_err(|e| internal("plan", e))?;
-                    run.set_plan(plan).await?;
-                    status
-                }
-                Err(e) => {
-                    // Not handed over (or the answer was lost): the eUICC is unlocked and stays
-                    // here; a new SMSRChange is safe, SM-SR2 recognises an eUICC it already
-                    // took over and answers with a warning.
-                    set_lock(&inner, eid, Some(&run.id), None).await?;
-                    return Err(respond(match e {
-                        PeerErr::Status(s) => s,
-                        PeerErr::Transport(m) => FunctionExecutionStatus::failed_for(
-                            subject::SM_SR,
-                            reason::INACCESSIBLE,
-                            target,
-                            &format!("HandoverEUICC: {m}"),
-                        ),
-                    }));
-                }
+        None => match handover_answer(run, eid, target).await? {
+            Ok(status) => {
+                let mut plan = run.state.plan.clone().unwrap_or_default();
+                plan["handed_over"] =
+                    serde_json::to_value(&status).map_err(|e| internal("plan", e))?;
+                run.set_plan(plan).await?;
+                status
             }
-        }
+            Err(status) => {
+                // SM-SR2's operation ended without taking the eUICC over (its answer is
+                // final: it never commits later): the eUICC is unlocked and stays here.
+                set_lock(&inner, eid, Some(&run.id), None).await?;
+                return Err(respond(status));
+            }
+        },
     };
+    failpoints::pause(&inner, eid, "handed-over").await;
     match inner.store.delete_eis(eid).await {
         Ok(()) | Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    // Commands still queued for the eUICC would be sent with keys this SM-SR no longer has:
+    // they end now, and the operations waiting for them fail with the reason.
+    let ended = crate::delivery::end_queue(
+        inner.store.as_ref(),
+        eid,
+        &format!("the eUICC moved to SM-SR {target}"),
+    )
+    .await?;
+    if ended > 0 {
+        tracing::info!(%eid, ended, target = %target, "queued ES5 commands ended after the SM-SR change");
+    }
+    failpoints::pause(&inner, eid, "forgotten").await;
     Ok(match status.status_code_data {
         Some(d) if status.is_executed() => run.status(FunctionExecutionStatus::warning(
             &d.subject_code,
@@ -357,6 +379,54 @@ pub(crate) async fn smsr_change(run: &mut Run, b: &SmsrChangeRequest) -> R {
         )),
         _ => run.ok(Some(Empty {})),
     })
+}
+
+/// Longest wait between two sends of the same `HandoverEUICC` while SM-SR2 does not answer.
+const HANDOVER_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// `ES7.HandoverEUICC` to `target` until SM-SR2 gives a final answer: `Ok` executed (the
+/// eUICC is SM-SR2's), `Err` failed or expired (SM-SR2's operation ended before its commit
+/// point). A lost request or answer, a time-out or an SM-SR2 restart is not an answer: the same
+/// request (same `FunctionCallIdentifier`, so SM-SR2 attaches it to the operation it already
+/// runs or answers from its result) is sent again, for as long as it takes — the eUICC stays
+/// locked meanwhile, since only SM-SR2 knows whether it committed (docs/spec-choices.md).
+async fn handover_answer(
+    run: &Run,
+    eid: &Eid,
+    target: &str,
+) -> Result<Result<FunctionExecutionStatus, FunctionExecutionStatus>, RunErr> {
+    let inner = &run.inner;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let rec = inner.store.get_eis(eid).await?;
+        let profiles = inner.store.profiles(eid).await?;
+        let eis = handover_eis(inner, &rec, &profiles)?;
+        let mut req = request(
+            inner,
+            &format!("{}.handover", run.id.as_str()),
+            HandoverEuiccRequest { eis },
+        )?;
+        // SM-SR2 ends its operation when this one's ValidityPeriod ends (unless it committed).
+        let left =
+            u32::try_from((run.state.deadline - now().0).max(1000) / 1000).unwrap_or(u32::MAX);
+        req.header.validity_period = Some(esim_proto::common::ValidityPeriod(left));
+        match call_peer(
+            inner,
+            target,
+            AnyRequest::Es7HandoverEuicc(req),
+            remaining(run),
+        )
+        .await
+        {
+            Ok((status, _)) => return Ok(Ok(status)),
+            Err(PeerErr::Status(s)) => return Ok(Err(s)),
+            Err(PeerErr::Transport(m)) => {
+                tracing::warn!(%eid, target, error = %m, "HandoverEUICC without an answer; sending it again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(HANDOVER_RETRY_MAX);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,6 +487,33 @@ fn free_kvn(used: &[u8], range: std::ops::RangeInclusive<u8>) -> Option<u8> {
     range.into_iter().find(|k| !used.contains(k))
 }
 
+/// How often SM-SR2 sends one relay request (`AuthenticateSMSR`, `CreateAdditionalKeySet`)
+/// when SM-SR1 does not answer.
+const RELAY_ATTEMPTS: u32 = 6;
+
+/// Calls SM-SR1 with a relay request, sending the same request (same
+/// `FunctionCallIdentifier`: SM-SR1 attaches it to the relay it runs, or answers from its
+/// result, so the card is not asked twice) again when no answer came — e.g. SM-SR1 restarted.
+async fn relay(
+    run: &Run,
+    peer: &str,
+    req: AnyRequest,
+) -> Result<(FunctionExecutionStatus, serde_json::Value), PeerErr> {
+    let mut pause = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match call_peer(&run.inner, peer, req.clone(), remaining(run)).await {
+            Err(PeerErr::Transport(m)) if attempt < RELAY_ATTEMPTS => {
+                tracing::warn!(peer, attempt, error = %m, "ES7 relay without an answer; sending it again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// One key establishment with the card through SM-SR1; returns the verified keyset.
 async fn establish(
     run: &Run,
@@ -465,7 +562,7 @@ async fn establish(
             smsr_certificate: HexBytes(id.certificate.encode()),
         },
     )?);
-    let (_, body) = call_peer(inner, peer, req, remaining(run))
+    let (_, body) = relay(run, peer, req)
         .await
         .map_err(|e| peer_err("AuthenticateSMSR", e))?;
     let rc: AuthenticateSmsrResponse =
@@ -506,7 +603,7 @@ async fn establish(
             key_type: Some(key_type.into()),
         },
     )?);
-    let (_, body) = call_peer(inner, peer, req, remaining(run))
+    let (_, body) = relay(run, peer, req)
         .await
         .map_err(|e| peer_err("CreateAdditionalKeySet", e))?;
     let answer: CreateAdditionalKeySetResponse =
@@ -731,6 +828,7 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
                 Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+            failpoints::pause(&inner, &eid, "handover").await;
             let ecasd_key = verify_ecasd(&inner, eis)?;
             let used: Vec<u8> = eis.isd_r.keysets.iter().map(|k| k.version).collect();
             let (Some(kvn80), Some(kvn81)) =
@@ -748,6 +846,14 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
                 KeyParams::isd_r_scp80(kvn80),
                 KeyParams::isd_r_scp81_psk(kvn81),
             ] {
+                // Before the commit point nothing is lost by stopping: SM-SR1 waits for this
+                // final answer and keeps the eUICC.
+                if now().0 >= run.state.deadline {
+                    return Err(respond(FunctionExecutionStatus::expired(&format!(
+                        "ValidityPeriod ended before the key establishment of keyset {:02X}",
+                        params.kvn
+                    ))));
+                }
                 let ks = establish(run, &eis.smsr_id, eis, &ecasd_key, params).await?;
                 let (kind, psk_identity, counter) = if ks.keyset_type == "SCP81" {
                     let id = ks
@@ -766,6 +872,7 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
                     counter,
                 });
             }
+            failpoints::pause(&inner, &eid, "verified").await;
             // The commit point (EK 07 step 23): from here on this SM-SR manages the card.
             let old: Vec<u8> = {
                 let mut v = used.clone();
@@ -779,43 +886,19 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
                 "operator": prep.operator,
             }))
             .await?;
+            failpoints::pause(&inner, &eid, "committed").await;
             new
         }
     };
     register(run, eis, &keys).await?;
+    failpoints::pause(&inner, &eid, "registered").await;
     // Step 6: SM-SR1's keysets are deleted through the new keys, one ES5 job per KVN (a card
     // stops a script at the first error, and each deletion must be tried).
     let old: Vec<u8> = plan_field(run, "old").unwrap_or_default();
     let mut failures = Vec::new();
     for kvn in old {
-        let cmd = esim_apdu::apdu::CommandApdu::new(0x80, 0xE4, 0x00, 0x00)
-            .with_data(vec![0xD2, 0x01, kvn]);
-        let out = run
-            .es5(
-                &eid,
-                &format!("finalise-handover-{kvn:02x}"),
-                JobTarget::IsdR,
-                apdus(&[cmd])?,
-            )
-            .await;
-        // A keyset already gone (`6A88`, e.g. a deletion re-sent after a restart) counts as
-        // deleted.
-        let sw = match &out {
-            Ok(Es5Outcome::Completed { responses, .. }) => responses.last().map(|r| r.sw.to_u16()),
-            Ok(Es5Outcome::CardError { sw, .. }) => Some(*sw),
-            _ => None,
-        };
-        match (sw, out) {
-            (Some(0x9000 | 0x6A88), _) => {}
-            (Some(sw), _) => failures.push(format!("{kvn:02X}: SW {sw:04X}")),
-            (None, Ok(o)) => failures.push(format!("{kvn:02X}: {o:?}")),
-            (None, Err(RunErr::Respond(s))) => failures.push(format!(
-                "{kvn:02X}: {}",
-                s.status_code_data
-                    .and_then(|d| d.message)
-                    .unwrap_or_default()
-            )),
-            (None, Err(e @ RunErr::Lost(_))) => return Err(e),
+        if let Some(f) = delete_old_keyset(run, &eid, kvn).await? {
+            failures.push(f);
         }
     }
     let warning = (!failures.is_empty()).then(|| {
@@ -824,7 +907,13 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
             failures.join(", ")
         )
     });
-    notify_operators(&inner, &eid).await;
+    if plan_field::<bool>(run, "notified").is_none() {
+        notify_operators(&inner, &eid).await;
+        let mut plan = run.state.plan.clone().unwrap_or_default();
+        plan["notified"] = serde_json::Value::Bool(true);
+        run.set_plan(plan).await?;
+    }
+    failpoints::pause(&inner, &eid, "notified").await;
     Ok(match warning {
         Some(w) => run.status(FunctionExecutionStatus::warning(
             subject::EUICC_EXECUTION,
@@ -833,6 +922,49 @@ pub(crate) async fn handover(run: &mut Run, b: &HandoverEuiccRequest) -> R {
         )),
         None => run.ok(Some(Empty {})),
     })
+}
+
+/// How often SM-SR2 sends the `DELETE` of one of SM-SR1's keysets when the card does not
+/// answer (each send is a job of its own: the card may have executed an earlier one).
+const DELETE_ATTEMPTS: u32 = 3;
+
+/// Step 6 for one of SM-SR1's keysets: `DELETE {D2 KVN}` through SM-SR2's keys, sent again
+/// (as a new job) when the card's answer did not come (lost SMS, expiry). `6A88` (no such
+/// keyset) counts as deleted: an earlier send whose answer was lost did it. Returns the
+/// failure text, `None` when the keyset is gone.
+async fn delete_old_keyset(run: &mut Run, eid: &Eid, kvn: u8) -> Result<Option<String>, RunErr> {
+    let mut last = String::new();
+    for attempt in 1..=DELETE_ATTEMPTS {
+        let cmd = esim_apdu::apdu::CommandApdu::new(0x80, 0xE4, 0x00, 0x00)
+            .with_data(vec![0xD2, 0x01, kvn]);
+        let step = if attempt == 1 {
+            format!("finalise-handover-{kvn:02x}")
+        } else {
+            format!("finalise-handover-{kvn:02x}.{attempt}")
+        };
+        let out = run.es5(eid, &step, JobTarget::IsdR, apdus(&[cmd])?).await;
+        let sw = match &out {
+            Ok(Es5Outcome::Completed { responses, .. }) => responses.last().map(|r| r.sw.to_u16()),
+            Ok(Es5Outcome::CardError { sw, .. }) => Some(*sw),
+            _ => None,
+        };
+        match (sw, out) {
+            (Some(0x9000 | 0x6A88), _) => return Ok(None),
+            (Some(sw), _) => return Ok(Some(format!("{kvn:02X}: SW {sw:04X}"))),
+            (None, Ok(o)) => last = format!("{kvn:02X}: {o:?}"),
+            (None, Err(RunErr::Respond(s))) => {
+                // Refused before the card (no keyset, ValidityPeriod over): not sent again.
+                return Ok(Some(format!(
+                    "{kvn:02X}: {}",
+                    s.status_code_data
+                        .and_then(|d| d.message)
+                        .unwrap_or_default()
+                )));
+            }
+            (None, Err(e @ RunErr::Lost(_))) => return Err(e),
+        }
+    }
+    Ok(Some(last))
 }
 
 /// `HandleSMSRChangeNotification` (the party's view of the EIS, with the new `Smsr-id`) to the
@@ -881,6 +1013,93 @@ async fn notify_operators(inner: &Inner, eid: &Eid) {
         });
         if let Err(e) = inner.callbacks.deliver(&party, msg).await {
             tracing::warn!(party, error = %e, "SM-SR change notification failed");
+        }
+    }
+}
+
+/// Test hook for the SM-SR change's interruption tests (`tests/smsr_change.rs`): named points
+/// of the procedure where a test holds it to kill an SM-SR exactly there. An SM-SR passes a
+/// point at once unless a test armed it for this SM-SR and eUICC; then it reports the point
+/// reached and waits until the test releases it (an SM-SR dropped meanwhile never continues).
+/// Points: at SM-SR1 `locked`, `handed-over`, `forgotten`; at SM-SR2 `handover`, `verified`,
+/// `committed`, `registered`, `notified` (see the module documentation).
+#[doc(hidden)]
+pub mod failpoints {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    use esim_codec::Eid;
+    use tokio::sync::watch;
+
+    use crate::service::Inner;
+
+    /// An armed point.
+    #[derive(Debug)]
+    pub struct Point {
+        reached: watch::Sender<bool>,
+        released: watch::Sender<bool>,
+    }
+
+    impl Point {
+        /// Waits until an SM-SR reached the point.
+        pub async fn reached(&self) {
+            let mut rx = self.reached.subscribe();
+            let _ = rx.wait_for(|r| *r).await;
+        }
+
+        /// Whether an SM-SR reached the point.
+        pub fn was_reached(&self) -> bool {
+            *self.reached.borrow()
+        }
+
+        /// Lets the SM-SR that reached the point continue.
+        pub fn release(&self) {
+            self.released.send_replace(true);
+        }
+    }
+
+    type Key = (String, String, String);
+
+    static ANY: AtomicBool = AtomicBool::new(false);
+
+    fn points() -> &'static Mutex<HashMap<Key, Arc<Point>>> {
+        static P: OnceLock<Mutex<HashMap<Key, Arc<Point>>>> = OnceLock::new();
+        P.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    /// Arms `point` once for SM-SR `smsr_id` and eUICC `eid`.
+    pub fn arm(smsr_id: &str, eid: &Eid, point: &str) -> Arc<Point> {
+        let p = Arc::new(Point {
+            reached: watch::channel(false).0,
+            released: watch::channel(false).0,
+        });
+        points().lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (smsr_id.into(), eid.as_str().into(), point.into()),
+            p.clone(),
+        );
+        ANY.store(true, Ordering::SeqCst);
+        p
+    }
+
+    /// Passes `point` (held there while a test armed it).
+    pub(crate) async fn pause(inner: &Inner, eid: &Eid, point: &str) {
+        if !ANY.load(Ordering::Relaxed) {
+            return;
+        }
+        let key = (
+            inner.config.smsr_id.clone(),
+            eid.as_str().to_owned(),
+            point.to_owned(),
+        );
+        let armed = points()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(p) = armed {
+            let mut rx = p.released.subscribe();
+            p.reached.send_replace(true);
+            let _ = rx.wait_for(|r| *r).await;
         }
     }
 }

@@ -119,6 +119,10 @@ struct KeyedExecutor {
     /// SM-SR dies while waiting).
     hang_after: Mutex<Option<String>>,
     gate: tokio::sync::Notify,
+    /// A fault for one job (interruption matrix); taken when it fires.
+    fault: Mutex<Option<ExecFault>>,
+    /// Operations seen per step, in order (the `nth` of [`ExecFault`]).
+    seen: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl KeyedExecutor {
@@ -212,11 +216,51 @@ impl Es5Executor for KeyedExecutor {
         if let Some(o) = self.memo.lock().unwrap().get(&key) {
             return Ok(o.clone());
         }
+        let nth = {
+            let mut seen = self.seen.lock().unwrap();
+            let ops = seen.entry(job.step.clone()).or_default();
+            if !ops.contains(&key.0) {
+                ops.push(key.0.clone());
+            }
+            ops.iter().position(|o| *o == key.0).unwrap() + 1
+        };
+        let fault = self
+            .fault
+            .lock()
+            .unwrap()
+            .take_if(|f| f.step == job.step && f.nth == nth);
         if esim_service::now() >= deadline {
             return Ok(Es5Outcome::Expired);
         }
         if !self.has_keys(eid).await {
             return Err(DeliveryError::NoKeyset(eid.clone()));
+        }
+        if let Some(f) = fault {
+            match f.loss {
+                // The command SMS never reached the card: no PoR after every attempt.
+                Loss::Request => {
+                    return Ok(Es5Outcome::Unreachable {
+                        reason: "no PoR after every attempt (command lost)".into(),
+                    });
+                }
+                // The card ran it; its PoR was lost. Nothing is kept: a re-send runs again.
+                Loss::Answer => {
+                    run_job(&mut self.card.0.lock().unwrap(), &job);
+                    self.runs.lock().unwrap().push(job.step.clone());
+                    return Ok(Es5Outcome::Unreachable {
+                        reason: "no PoR after every attempt (answer lost)".into(),
+                    });
+                }
+                // The card ran it and the answer is kept in the queue, but the SM-SR waiting
+                // for it is held (to be killed there).
+                Loss::Pause | Loss::Tamper => {
+                    let outcome = run_job(&mut self.card.0.lock().unwrap(), &job);
+                    self.runs.lock().unwrap().push(job.step.clone());
+                    self.memo.lock().unwrap().insert(key, outcome.clone());
+                    f.hold.reach_and_wait().await;
+                    return Ok(outcome);
+                }
+            }
         }
         let outcome = run_job(&mut self.card.0.lock().unwrap(), &job);
         self.runs.lock().unwrap().push(job.step.clone());
@@ -414,6 +458,8 @@ fn side(id: &str, store: Arc<dyn Store>, card: &Arc<Card>, seal: u8, gp: GpIdent
         runs: Mutex::default(),
         hang_after: Mutex::default(),
         gate: tokio::sync::Notify::new(),
+        fault: Mutex::default(),
+        seen: Mutex::default(),
     });
     let cb = Arc::new(Recorder::default());
     let smsr = Arc::new(Smsr::new(c, store.clone(), s, exec.clone(), cb.clone()).unwrap());
@@ -978,23 +1024,57 @@ async fn locked_euicc_refuses_change_and_card_procedures() {
 }
 
 #[tokio::test]
-async fn retry_after_the_commit_point_answers_a_warning() {
+async fn lost_handover_answer_is_asked_for_again_and_a_stale_copy_is_dropped() {
     let e = env(memory(), memory(), smsr2_gp()).await;
     *e.to_two.fault.lock().unwrap() = Fault::LoseHandoverAnswer;
     assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
-    // SM-SR2 took the eUICC over, but SM-SR1 never heard: it fails and unlocks.
+    // SM-SR2 took the eUICC over but its answer was lost: SM-SR1 does not unlock (it cannot
+    // know whether SM-SR2 committed); it sends the same HandoverEUICC again and gets the
+    // answer SM-SR2 kept. At no time do both SM-SRs hold the EIS unlocked.
     let r = e.change().await;
-    assert_eq!(status(&r), Status::Failed, "{r}");
-    assert_eq!(codes(&r), ("8.7".into(), "5.1".into()));
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
     assert_eq!(e.two.store.get_eis(&e.eid).await.unwrap().smsr_id, "smsr2");
-    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert!(e.one.store.get_eis(&e.eid).await.is_err());
     assert_eq!(e.kvns80(), vec![0x02]);
-    let relayed = e.one.exec.runs("create-keyset");
-    // The operator retries: recognised, answered with a warning, nothing repeated on the card.
+    // The key establishments ran once.
+    assert_eq!(e.one.exec.runs("create-keyset"), 2);
+    assert_eq!(e.one.exec.runs("authenticate-smsr"), 2);
+    assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
+    // A stale copy of the EIS at SM-SR1 (e.g. restored from a backup): a new SMSRChange is
+    // recognised by SM-SR2, answered with a warning, nothing is sent to the card, and SM-SR1
+    // drops its copy.
+    let p = &pkis().pki;
+    let st = e
+        .one
+        .smsr
+        .register_eis_with(
+            &caller(&p.eum.id, role::EUM),
+            &e.issued.eis,
+            &Registration {
+                profiles: vec![esim_store::ProfileRecord {
+                    eid: e.eid.clone(),
+                    iccid: e.boot.clone(),
+                    isd_p_aid: Aid::isd_p(Tar([0, 0, 0x10])),
+                    mno_id: "mno1".into(),
+                    smdp_id: "smdp1".into(),
+                    profile_type: "bootstrap".into(),
+                    state: esim_store::ProfileState::Enabled,
+                    fallback: true,
+                    subscription_address: Default::default(),
+                    pol2: None,
+                    allocated_memory: 0,
+                    free_memory: 0,
+                    updated_at: Timestamp(0),
+                }],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(st.is_executed(), "{st:?}");
     let r = e.change().await;
     assert_eq!(status(&r), Status::ExecutedWithWarning, "{r}");
-    assert_eq!(e.one.exec.runs("create-keyset"), relayed);
-    assert_eq!(e.one.exec.runs("authenticate-smsr"), relayed);
+    assert_eq!(e.one.exec.runs("create-keyset"), 2);
     assert!(e.one.store.get_eis(&e.eid).await.is_err());
     assert_eq!(e.kvns80(), vec![0x02]);
     assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
@@ -1219,4 +1299,1120 @@ async fn current_smsr_dies_during_the_handover_and_another_instance_finishes() {
     assert!(new_one.store.get_eis(&eid).await.is_err());
     assert_eq!(two.store.get_eis(&eid).await.unwrap().smsr_id, "smsr2");
     assert_eq!(card.0.lock().unwrap().scp80_kvns(), vec![0x02]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The interruption matrix: every step of the change × every failure kind ends with exactly
+// one SM-SR managing the card.
+
+/// How a message or job is lost or held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    /// Delivered and executed, then held before the answer comes back (an SM-SR is killed
+    /// there); the answer is kept where a restarted SM-SR finds it.
+    Pause,
+    /// Executed, the answer lost.
+    Answer,
+    /// Lost before it was executed.
+    Request,
+    /// The card's receipt changed on its way to SM-SR2 (ES7 link only).
+    Tamper,
+}
+
+/// A place where a test holds an SM-SR: reached, then released.
+#[derive(Debug)]
+struct Hold {
+    reached: tokio::sync::watch::Sender<bool>,
+    released: tokio::sync::watch::Sender<bool>,
+}
+
+impl Hold {
+    fn new() -> Arc<Self> {
+        Arc::new(Hold {
+            reached: tokio::sync::watch::channel(false).0,
+            released: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    async fn reach_and_wait(&self) {
+        let mut rx = self.released.subscribe();
+        self.reached.send_replace(true);
+        let _ = rx.wait_for(|r| *r).await;
+    }
+}
+
+#[derive(Debug)]
+struct ExecFault {
+    step: String,
+    nth: usize,
+    loss: Loss,
+    hold: Arc<Hold>,
+}
+
+#[derive(Debug)]
+struct LinkFault {
+    function: Function,
+    nth: usize,
+    loss: Loss,
+    hold: Arc<Hold>,
+}
+
+/// An ES7 client to whichever instance of the peer SM-SR is up (like an HTTP client in front
+/// of replicas): `Transport` errors while none is; polls a pending operation with short waits.
+#[derive(Debug)]
+struct FaultLink {
+    target: Mutex<Option<Arc<Smsr>>>,
+    caller: Caller,
+    fault: Mutex<Option<LinkFault>>,
+    seen: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl FaultLink {
+    fn new(caller: Caller) -> Arc<Self> {
+        Arc::new(FaultLink {
+            target: Mutex::default(),
+            caller,
+            fault: Mutex::default(),
+            seen: Mutex::default(),
+        })
+    }
+
+    fn up(&self) -> Result<Arc<Smsr>, ClientError> {
+        self.target
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| ClientError::Transport("connection refused".into()))
+    }
+
+    async fn start(&self, request: &AnyRequest) -> Result<CallOutcome, ClientError> {
+        let smsr = self.up()?;
+        smsr.call(&self.caller, request.clone(), Duration::from_millis(100))
+            .await
+            .map_err(|e| ClientError::Refused {
+                status: 0,
+                message: e.to_string(),
+            })
+    }
+
+    async fn finish(&self, mut o: CallOutcome, limit: Duration) -> Result<Value, ClientError> {
+        let start = std::time::Instant::now();
+        loop {
+            match o {
+                CallOutcome::Done(v) => return Ok(v),
+                CallOutcome::Pending { operation_id, .. } => {
+                    if start.elapsed() > limit {
+                        return Err(ClientError::Timeout(limit));
+                    }
+                    let smsr = self.up()?;
+                    o = smsr
+                        .outcome(&self.caller, &operation_id, Duration::from_millis(100))
+                        .await
+                        .map_err(|e| ClientError::Refused {
+                            status: 0,
+                            message: e.to_string(),
+                        })?;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl FunctionClient for FaultLink {
+    async fn call(&self, request: &AnyRequest, limit: Duration) -> Result<Value, ClientError> {
+        let f = request.function();
+        let json: Value = serde_json::from_str(&request.to_json().unwrap()).unwrap();
+        let call_id = json["Header"]["FunctionCallIdentifier"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let nth = {
+            let mut seen = self.seen.lock().unwrap();
+            let ids = seen.entry(f.name().to_owned()).or_default();
+            if !ids.contains(&call_id) {
+                ids.push(call_id.clone());
+            }
+            ids.iter().position(|i| *i == call_id).unwrap() + 1
+        };
+        let fault = self
+            .fault
+            .lock()
+            .unwrap()
+            .take_if(|x| x.function == f && x.nth == nth);
+        match fault {
+            None => {
+                let o = self.start(request).await?;
+                self.finish(o, limit).await
+            }
+            Some(x) => match x.loss {
+                Loss::Request => Err(ClientError::Transport("request lost".into())),
+                Loss::Answer => {
+                    let o = self.start(request).await?;
+                    self.finish(o, limit).await?;
+                    Err(ClientError::Transport("answer lost".into()))
+                }
+                Loss::Pause => {
+                    let o = self.start(request).await?;
+                    x.hold.reach_and_wait().await;
+                    self.finish(o, limit).await
+                }
+                Loss::Tamper => {
+                    let o = self.start(request).await?;
+                    let mut v = self.finish(o, limit).await?;
+                    if let Some(r) = v["Body"]["Receipt"].as_str() {
+                        let mut b = hex::decode(r).unwrap();
+                        b[0] ^= 1;
+                        v["Body"]["Receipt"] = json!(hex::encode_upper(b));
+                    }
+                    Ok(v)
+                }
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    One,
+    Two,
+}
+
+impl Who {
+    fn id(self) -> &'static str {
+        match self {
+            Who::One => "smsr1",
+            Who::Two => "smsr2",
+        }
+    }
+}
+
+/// One SM-SR replica that can be killed and started again on its store.
+struct Node {
+    who: Who,
+    store: Arc<dyn Store>,
+    exec: Arc<KeyedExecutor>,
+    cb: Arc<Recorder>,
+    seal: u8,
+    gp: GpIdentity,
+    smsr: Option<Arc<Smsr>>,
+    resumer: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    /// Calls to this SM-SR.
+    inbound: Arc<FaultLink>,
+    /// Calls from this SM-SR to the other one.
+    outbound: Arc<FaultLink>,
+}
+
+impl Node {
+    /// Starts an instance with the replica's stable holder name: before it serves anything it
+    /// ends the leases of the previous incarnation, then resumes their operations at once.
+    async fn start(&mut self) {
+        let p = &pkis().pki;
+        let id = self.who.id();
+        let mut c = SmsrConfig::new(id, p.ci.cert.clone(), vec![p.eum.cert.clone()]);
+        c.poll_interval = Duration::from_millis(50);
+        c.lease_ms = 1500;
+        c.gp_identity = Some(self.gp.clone());
+        let holder = format!("{id}-replica");
+        c.holder = Some(holder.clone());
+        self.store
+            .release_leases(&holder, esim_service::now())
+            .await
+            .unwrap();
+        let smsr = Arc::new(
+            Smsr::new(
+                c,
+                self.store.clone(),
+                sealer(self.seal),
+                self.exec.clone(),
+                self.cb.clone(),
+            )
+            .unwrap(),
+        );
+        let peer = match self.who {
+            Who::One => "smsr2",
+            Who::Two => "smsr1",
+        };
+        smsr.set_peer_smsrs(HashMap::from([(
+            peer.to_owned(),
+            self.outbound.clone() as Arc<dyn FunctionClient>,
+        )]));
+        *self.inbound.target.lock().unwrap() = Some(smsr.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s = smsr.clone();
+        let task = tokio::spawn(async move {
+            let resume = async {
+                loop {
+                    let _ = s.resume_once().await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            tokio::select! {
+                _ = rx => {}
+                () = resume => {}
+            }
+        });
+        self.smsr = Some(smsr);
+        self.resumer = Some((tx, task));
+    }
+
+    /// SIGKILL: the instance stops answering and every operation it runs stops where it is.
+    async fn kill(&mut self) {
+        *self.inbound.target.lock().unwrap() = None;
+        if let Some((tx, task)) = self.resumer.take() {
+            let _ = tx.send(());
+            task.await.unwrap();
+        }
+        let smsr = self.smsr.take().unwrap();
+        // Calls in progress hold the instance for at most one short poll.
+        while Arc::strong_count(&smsr) > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(smsr);
+    }
+
+    fn smsr(&self) -> Arc<Smsr> {
+        self.smsr.clone().unwrap()
+    }
+}
+
+struct Matrix {
+    one: Node,
+    two: Node,
+    card: Arc<Card>,
+    eid: Eid,
+}
+
+impl Matrix {
+    /// The eUICC registered at SM-SR1 (by [`env`]); then both SM-SRs run as replicas with
+    /// [`FaultLink`]s between them.
+    async fn new(store1: Arc<dyn Store>, store2: Arc<dyn Store>) -> Matrix {
+        let e = env(store1, store2, smsr2_gp()).await;
+        let Env {
+            one,
+            two,
+            card,
+            eid,
+            to_two,
+            to_one,
+            ..
+        } = e;
+        drop((to_two, to_one));
+        let to_two = FaultLink::new(caller("smsr1", role::SM_SR));
+        let to_one = FaultLink::new(caller("smsr2", role::SM_SR));
+        let node = |s: super_side::SideParts, who, seal, gp, inbound, outbound| Node {
+            who,
+            store: s.store,
+            exec: s.exec,
+            cb: s.cb,
+            seal,
+            gp,
+            smsr: None,
+            resumer: None,
+            inbound,
+            outbound,
+        };
+        let mut one = node(
+            super_side::parts(one),
+            Who::One,
+            0x41,
+            GpIdentity {
+                certificate: pkis().pki.smsr.cert.clone(),
+                key: pkis().pki.smsr.key.clone(),
+            },
+            to_one.clone(),
+            to_two.clone(),
+        );
+        let mut two = node(
+            super_side::parts(two),
+            Who::Two,
+            0x42,
+            smsr2_gp(),
+            to_two,
+            to_one,
+        );
+        one.start().await;
+        two.start().await;
+        Matrix {
+            one,
+            two,
+            card,
+            eid,
+        }
+    }
+
+    /// What ran: card jobs and audit trails of both SM-SRs (for failure messages).
+    async fn trail(&self) -> String {
+        let mut out = format!(
+            "  card jobs at SM-SR1 {:?}, at SM-SR2 {:?}\n",
+            self.one.exec.runs.lock().unwrap(),
+            self.two.exec.runs.lock().unwrap()
+        );
+        for (n, st) in [("SM-SR1", &self.one.store), ("SM-SR2", &self.two.store)] {
+            let q = esim_store::AuditQuery {
+                eid: Some(self.eid.clone()),
+                operator: None,
+                since: None,
+                until: None,
+                after_id: None,
+                limit: 100,
+            };
+            for a in st.query_audit(&q).await.unwrap_or_default() {
+                out.push_str(&format!(
+                    "  {n}: {} {} {} {}\n",
+                    a.function,
+                    a.function_call_id.unwrap_or_default(),
+                    a.status,
+                    a.detail
+                ));
+            }
+        }
+        out
+    }
+
+    fn node(&mut self, who: Who) -> &mut Node {
+        match who {
+            Who::One => &mut self.one,
+            Who::Two => &mut self.two,
+        }
+    }
+
+    fn at(&self, who: Who) -> &Node {
+        match who {
+            Who::One => &self.one,
+            Who::Two => &self.two,
+        }
+    }
+
+    async fn call(
+        &self,
+        who: Who,
+        f: Function,
+        call_id: &str,
+        body: Value,
+        wait: Duration,
+    ) -> CallOutcome {
+        let j = json!({
+            "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": call_id,
+                       "ValidityPeriod": 600},
+            "Body": body,
+        });
+        let req = decode_request(f, &j.to_string()).unwrap();
+        self.at(who).smsr().call(&mno1(), req, wait).await.unwrap()
+    }
+
+    async fn done(&self, who: Who, f: Function, call_id: &str, body: Value) -> Value {
+        match self
+            .call(who, f, call_id, body, Duration::from_secs(60))
+            .await
+        {
+            CallOutcome::Done(v) => v,
+            other => panic!("{f:?} not done: {other:?}"),
+        }
+    }
+
+    /// Waits until SM-SR1's `ES4.SMSRChange` `call_id` ended and neither SM-SR has an
+    /// operation left on the eUICC (relays, hand-over); returns the operator's answer.
+    async fn quiesce(&self, call_id: &str) -> Result<Value, String> {
+        for _ in 0..3000 {
+            // A store error (busy under load) counts as "not yet".
+            let op = self.one.store.find_operation("mno1", call_id).await;
+            let active1 = self.one.store.active_operations_for(&self.eid).await;
+            let active2 = self.two.store.active_operations_for(&self.eid).await;
+            if let (Ok(Some(op)), Ok(a1), Ok(a2)) = (op, active1, active2)
+                && op.status.is_terminal()
+                && a1.is_empty()
+                && a2.is_empty()
+            {
+                return Ok(op.result.unwrap_or(Value::Null));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let kinds = |ops: Result<Vec<esim_store::Operation>, esim_store::StoreError>| match ops {
+            Ok(ops) => ops
+                .into_iter()
+                .map(|o| format!("{} {}", o.kind, o.status))
+                .collect::<Vec<_>>(),
+            Err(e) => vec![format!("store error: {e}")],
+        };
+        Err(format!(
+            "no quiescence: SM-SR1 runs {:?}, SM-SR2 runs {:?}, SMSRChange {:?}\n{}",
+            kinds(self.one.store.active_operations_for(&self.eid).await),
+            kinds(self.two.store.active_operations_for(&self.eid).await),
+            self.one
+                .store
+                .find_operation("mno1", call_id)
+                .await
+                .map(|o| o.map(|o| o.status)),
+            self.trail().await
+        ))
+    }
+
+    /// Exactly one manager: one store holds the EIS (unlocked, with keysets the card has),
+    /// the other holds neither EIS nor keysets and refuses the eUICC; the manager reaches the
+    /// card with its keys (AuditEIS on the real eUICC). With `exact`, the card holds no other
+    /// ISD-R keyset than the manager's. Returns the manager.
+    async fn one_manager(&self, exact: bool, call: &str) -> Result<Who, String> {
+        let e1 = self.one.store.get_eis(&self.eid).await;
+        let e2 = self.two.store.get_eis(&self.eid).await;
+        let (who, rec) = match (e1, e2) {
+            (Ok(r), Err(esim_store::StoreError::NotFound { .. })) => (Who::One, r),
+            (Err(esim_store::StoreError::NotFound { .. }), Ok(r)) => (Who::Two, r),
+            (a, b) => {
+                return Err(format!(
+                    "not exactly one EIS: SM-SR1 {:?}, SM-SR2 {:?}",
+                    a.map(|r| r.smsr_id),
+                    b.map(|r| r.smsr_id)
+                ));
+            }
+        };
+        let other = if who == Who::One { Who::Two } else { Who::One };
+        if rec.locked_by.is_some() {
+            return Err(format!("{} holds the EIS locked", who.id()));
+        }
+        if rec.smsr_id != who.id() {
+            return Err(format!("{} holds an EIS naming {}", who.id(), rec.smsr_id));
+        }
+        let left = self
+            .at(other)
+            .store
+            .keysets(&self.eid)
+            .await
+            .unwrap_or_default();
+        if !left.is_empty() {
+            return Err(format!(
+                "{} still holds keysets {:?}",
+                other.id(),
+                left.iter().map(|k| k.kvn).collect::<Vec<_>>()
+            ));
+        }
+        let mine = self.at(who).store.keysets(&self.eid).await.unwrap();
+        let (card80, card81) = {
+            let c = self.card.0.lock().unwrap();
+            let mut k81: Vec<u8> = c.scp81_keysets().iter().map(|k| k.kvn).collect();
+            k81.sort();
+            (c.scp80_kvns(), k81)
+        };
+        let kvns = |kind| {
+            let mut v: Vec<u8> = mine
+                .iter()
+                .filter(|k| k.kind == kind)
+                .map(|k| k.kvn)
+                .collect();
+            v.sort();
+            v
+        };
+        let (m80, m81) = (kvns(KeysetKind::Scp80), kvns(KeysetKind::Scp81));
+        if !self.at(who).exec.has_keys(&self.eid).await {
+            return Err(format!(
+                "{} holds keysets {m80:02X?}/{m81:02X?} the card does not accept (card: {card80:02X?}/{card81:02X?})",
+                who.id()
+            ));
+        }
+        if exact && (m80 != card80 || m81 != card81) {
+            return Err(format!(
+                "the card holds keysets {card80:02X?}/{card81:02X?}, the manager {} {m80:02X?}/{m81:02X?}",
+                who.id()
+            ));
+        }
+        let r = self
+            .done(
+                who,
+                Function::Es4AuditEis,
+                &format!("{call}-audit"),
+                json!({"Eid": self.eid}),
+            )
+            .await;
+        if status(&r) != Status::ExecutedSuccess {
+            return Err(format!("AuditEIS through the manager {}: {r}", who.id()));
+        }
+        let r = self
+            .done(
+                other,
+                Function::Es4GetEis,
+                &format!("{call}-get"),
+                json!({"Eid": self.eid}),
+            )
+            .await;
+        if status(&r) != Status::Failed {
+            return Err(format!("GetEIS at {} (not the manager): {r}", other.id()));
+        }
+        if !self
+            .at(other)
+            .store
+            .pending_commands(&self.eid)
+            .await
+            .unwrap()
+            .is_empty()
+            && other == Who::One
+        {
+            return Err("SM-SR1 still has commands queued for the eUICC".into());
+        }
+        Ok(who)
+    }
+}
+
+/// The parts of a [`Side`] a [`Node`] keeps (its `Smsr` is dropped).
+mod super_side {
+    use super::*;
+
+    pub struct SideParts {
+        pub store: Arc<dyn Store>,
+        pub exec: Arc<KeyedExecutor>,
+        pub cb: Arc<Recorder>,
+    }
+
+    pub fn parts(s: Side) -> SideParts {
+        let Side {
+            smsr,
+            store,
+            exec,
+            cb,
+        } = s;
+        drop(smsr);
+        SideParts { store, exec, cb }
+    }
+}
+
+/// Where a step of the change can be interrupted.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    /// A named point of the procedure (`esim_smsr::smsr_change::failpoints`) at this SM-SR.
+    Point(Who, &'static str),
+    /// The nth distinct job of this step on this SM-SR's card channel.
+    Card(Who, &'static str, usize),
+    /// The nth distinct ES7 call of this function sent by this SM-SR.
+    Es7(Who, Function, usize),
+}
+
+/// The failure kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// SM-SR1 killed at the step, then started again on its store.
+    KillOne,
+    /// SM-SR2 killed at the step, then started again on its store.
+    KillTwo,
+    /// The command was executed (card / peer), its answer lost.
+    LoseAnswer,
+    /// The command was lost before the card / peer.
+    LoseRequest,
+    /// The card's receipt was altered on its way to SM-SR2.
+    BadReceipt,
+}
+
+const STEPS: &[(&str, At)] = &[
+    (
+        "SMSRChange accepted, eUICC locked",
+        At::Point(Who::One, "locked"),
+    ),
+    (
+        "HandoverEUICC sent",
+        At::Es7(Who::One, Function::Es7HandoverEuicc, 1),
+    ),
+    (
+        "HandoverEUICC accepted at SM-SR2",
+        At::Point(Who::Two, "handover"),
+    ),
+    (
+        "AuthenticateSMSR (SCP80) ES7",
+        At::Es7(Who::Two, Function::Es7AuthenticateSmsr, 1),
+    ),
+    (
+        "AuthenticateSMSR (SCP80) on the card",
+        At::Card(Who::One, "authenticate-smsr", 1),
+    ),
+    (
+        "CreateAdditionalKeySet SCP80 on the card",
+        At::Card(Who::One, "create-keyset", 1),
+    ),
+    (
+        "CreateAdditionalKeySet SCP80 ES7",
+        At::Es7(Who::Two, Function::Es7CreateAdditionalKeySet, 1),
+    ),
+    (
+        "AuthenticateSMSR (SCP81) on the card",
+        At::Card(Who::One, "authenticate-smsr", 2),
+    ),
+    (
+        "CreateAdditionalKeySet SCP81 on the card",
+        At::Card(Who::One, "create-keyset", 2),
+    ),
+    (
+        "CreateAdditionalKeySet SCP81 ES7",
+        At::Es7(Who::Two, Function::Es7CreateAdditionalKeySet, 2),
+    ),
+    ("receipts verified", At::Point(Who::Two, "verified")),
+    ("commit point", At::Point(Who::Two, "committed")),
+    (
+        "EIS registered at SM-SR2",
+        At::Point(Who::Two, "registered"),
+    ),
+    (
+        "finalise-handover-01 (DELETE SCP80)",
+        At::Card(Who::Two, "finalise-handover-01", 1),
+    ),
+    (
+        "finalise-handover-40 (DELETE SCP81)",
+        At::Card(Who::Two, "finalise-handover-40", 1),
+    ),
+    ("notifications sent", At::Point(Who::Two, "notified")),
+    ("SM-SR1 got the answer", At::Point(Who::One, "handed-over")),
+    ("SM-SR1 deleted its copy", At::Point(Who::One, "forgotten")),
+];
+
+/// The (step, kind) cells of the matrix: kills everywhere, losses where a message travels,
+/// an altered receipt on both key establishments.
+fn cells() -> Vec<(&'static str, At, Kind)> {
+    let mut v = Vec::new();
+    for &(name, at) in STEPS {
+        v.push((name, at, Kind::KillOne));
+        v.push((name, at, Kind::KillTwo));
+        if !matches!(at, At::Point(..)) {
+            v.push((name, at, Kind::LoseAnswer));
+            v.push((name, at, Kind::LoseRequest));
+        }
+        if matches!(at, At::Es7(_, Function::Es7CreateAdditionalKeySet, _)) {
+            v.push((name, at, Kind::BadReceipt));
+        }
+    }
+    v
+}
+
+enum Armed {
+    Point(Arc<esim_smsr::smsr_change::failpoints::Point>),
+    Hold(Arc<Hold>),
+}
+
+impl Armed {
+    async fn reached(&self) {
+        match self {
+            Armed::Point(p) => p.reached().await,
+            Armed::Hold(h) => {
+                let mut rx = h.reached.subscribe();
+                let _ = rx.wait_for(|r| *r).await;
+            }
+        }
+    }
+
+    fn release(&self) {
+        match self {
+            Armed::Point(p) => p.release(),
+            Armed::Hold(h) => {
+                h.released.send_replace(true);
+            }
+        }
+    }
+}
+
+/// One cell: the change interrupted at `at` by `kind`, driven to its end (restarts, retries,
+/// time-outs; the operator sends SMSRChange again if the first one failed), checked for
+/// exactly one manager after the first attempt and after the operator's retry.
+async fn run_cell(
+    store1: Arc<dyn Store>,
+    store2: Arc<dyn Store>,
+    at: At,
+    kind: Kind,
+    strict: bool,
+) -> Result<String, String> {
+    let mut m = Matrix::new(store1, store2).await;
+    let r = m
+        .done(
+            Who::Two,
+            Function::Es4PrepareSmsrChange,
+            "prepare-1",
+            json!({"Eid": m.eid, "CurrentSMSRid": "smsr1"}),
+        )
+        .await;
+    if status(&r) != Status::ExecutedSuccess {
+        return Err(format!("PrepareSMSRChange: {r}"));
+    }
+    let loss = match kind {
+        Kind::KillOne | Kind::KillTwo => Loss::Pause,
+        Kind::LoseAnswer => Loss::Answer,
+        Kind::LoseRequest => Loss::Request,
+        Kind::BadReceipt => Loss::Tamper,
+    };
+    let armed = match at {
+        At::Point(who, p) => {
+            Armed::Point(esim_smsr::smsr_change::failpoints::arm(who.id(), &m.eid, p))
+        }
+        At::Card(who, step, nth) => {
+            let hold = Hold::new();
+            *m.at(who).exec.fault.lock().unwrap() = Some(ExecFault {
+                step: step.into(),
+                nth,
+                loss,
+                hold: hold.clone(),
+            });
+            Armed::Hold(hold)
+        }
+        At::Es7(who, function, nth) => {
+            let hold = Hold::new();
+            *m.at(who).outbound.fault.lock().unwrap() = Some(LinkFault {
+                function,
+                nth,
+                loss,
+                hold: hold.clone(),
+            });
+            Armed::Hold(hold)
+        }
+    };
+    m.call(
+        Who::One,
+        Function::Es4SmsrChange,
+        "change-1",
+        json!({"Eid": m.eid, "Target-Smsr-id": "smsr2"}),
+        Duration::from_millis(10),
+    )
+    .await;
+    if let Kind::KillOne | Kind::KillTwo = kind {
+        if tokio::time::timeout(Duration::from_secs(60), armed.reached())
+            .await
+            .is_err()
+        {
+            return Err("the step was never reached".into());
+        }
+        let who = if kind == Kind::KillOne {
+            Who::One
+        } else {
+            Who::Two
+        };
+        m.node(who).kill().await;
+        m.node(who).start().await;
+        armed.release();
+    }
+    let first = m.quiesce("change-1").await?;
+    if std::env::var("ESIM_MATRIX_DEBUG").is_ok() {
+        println!("first: {first}\n{}", m.trail().await);
+    }
+    let fired = match at {
+        At::Point(..) => true,
+        At::Card(who, ..) => m.at(who).exec.fault.lock().unwrap().is_none(),
+        At::Es7(who, ..) => m.at(who).outbound.fault.lock().unwrap().is_none(),
+    };
+    if !fired {
+        return Err("the fault never fired".into());
+    }
+    let manager = m
+        .one_manager(false, "check-1")
+        .await
+        .map_err(|e| format!("after the first SMSRChange: {e}"))?;
+    let executed = esim_smsr::service::is_executed(&first);
+    match (manager, executed) {
+        (Who::Two, true) | (Who::One, false) => {}
+        _ => {
+            return Err(format!(
+                "{} manages the card but the operator was answered {first}",
+                manager.id()
+            ));
+        }
+    }
+    // What the first SMSRChange must end with: only a card that never answered SM-SR1's
+    // relays, or a receipt that does not verify, keeps the eUICC at SM-SR1 (before the commit
+    // point); every other interruption is recovered and the change completes.
+    let kept = kind == Kind::BadReceipt
+        || (matches!(at, At::Card(Who::One, ..))
+            && matches!(kind, Kind::LoseAnswer | Kind::LoseRequest));
+    // (On a database, a cell expected to keep the eUICC may still complete: a transient store
+    // error leaves SM-SR2's operation to be resumed, and it runs the key establishment again.
+    // The memory store has no such errors.)
+    if (!kept && manager == Who::One) || (strict && kept && manager == Who::Two) {
+        return Err(format!(
+            "expected the first SMSRChange to {}, it answered {}\n{}",
+            if kept {
+                "fail and keep the eUICC at SM-SR1"
+            } else {
+                "complete"
+            },
+            codes_or_status(&first),
+            m.trail().await
+        ));
+    }
+    let mut summary = if executed {
+        format!("changed ({})", codes_or_status(&first))
+    } else {
+        format!("kept by SM-SR1 ({})", codes_or_status(&first))
+    };
+    if manager == Who::One {
+        // The operator sends SMSRChange again (a new call): it must complete.
+        let r = m
+            .done(
+                Who::One,
+                Function::Es4SmsrChange,
+                "change-2",
+                json!({"Eid": m.eid, "Target-Smsr-id": "smsr2"}),
+            )
+            .await;
+        if !esim_smsr::service::is_executed(&r) {
+            return Err(format!("the operator's second SMSRChange: {r}"));
+        }
+        m.quiesce("change-2").await?;
+        summary.push_str(", changed on the retry");
+    }
+    let last = m
+        .one_manager(true, "check-2")
+        .await
+        .map_err(|e| format!("at the end: {e}"))?;
+    if last != Who::Two {
+        return Err("SM-SR2 does not manage the card at the end".into());
+    }
+    m.one.kill().await;
+    m.two.kill().await;
+    Ok(summary)
+}
+
+fn codes_or_status(v: &Value) -> String {
+    match esim_service::status_of(v) {
+        Some(s) => match s.status_code_data {
+            Some(d) => format!(
+                "{} {}: {}",
+                d.subject_code,
+                d.reason_code,
+                d.message.unwrap_or_default()
+            ),
+            None => format!("{:?}", s.status),
+        },
+        None => v.to_string(),
+    }
+}
+
+async fn matrix(store: &'static str) {
+    let cells = cells();
+    // Each PostgreSQL store holds a pool of connections: fewer cells at a time there.
+    let parallel = if store == "postgres" { 2 } else { 4 };
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut set = tokio::task::JoinSet::new();
+    // `ESIM_MATRIX_CELL=<part of a step name>` runs only the matching cells (debugging).
+    let only = std::env::var("ESIM_MATRIX_CELL").ok();
+    for (i, (name, at, kind)) in cells.into_iter().enumerate() {
+        if only
+            .as_deref()
+            .is_some_and(|o| !format!("{name} / {kind:?}").contains(o))
+        {
+            continue;
+        }
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await.unwrap();
+            let (s1, pg1) = cell_store(store).await;
+            let (s2, pg2) = cell_store(store).await;
+            let r = run_cell(s1, s2, at, kind, store == "memory").await;
+            for c in [pg1, pg2] {
+                if let Cleanup::Pg(pg, schema) = c {
+                    pg.close().await;
+                    let url = std::env::var("ESIM_TEST_PG_URL").unwrap();
+                    let _ = esim_store::PgStore::drop_schema(&url, &schema).await;
+                }
+            }
+            (i, name, kind, r)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(r) = set.join_next().await {
+        results.push(r.unwrap());
+    }
+    results.sort_by_key(|r| r.0);
+    let mut failures = Vec::new();
+    for (_, name, kind, r) in &results {
+        match r {
+            Ok(s) => println!("[{store}] {name} / {kind:?}: {s}"),
+            Err(e) => {
+                println!("[{store}] {name} / {kind:?}: FAILED {e}");
+                failures.push(format!("step {name:?}, failure {kind:?}: {e}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "[{store}] {} of {} cells without exactly one manager:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
+}
+
+/// What to clean up after a cell.
+enum Cleanup {
+    None,
+    /// A PostgreSQL store in its own schema: closed, the schema dropped.
+    Pg(Arc<esim_store::PgStore>, String),
+    /// A SQLite file (killing an SM-SR aborts queries, which can close the one connection of
+    /// an in-memory database and lose it; a file survives).
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+}
+
+/// A store for one cell.
+async fn cell_store(name: &str) -> (Arc<dyn Store>, Cleanup) {
+    match name {
+        "postgres" => {
+            let url = std::env::var("ESIM_TEST_PG_URL").unwrap();
+            let schema = format!(
+                "chg_{}",
+                OperationId::random().unwrap().as_str().to_ascii_lowercase()
+            );
+            let pg = Arc::new(
+                esim_store::PgStore::connect_in_schema(&url, &schema)
+                    .await
+                    .unwrap(),
+            );
+            (pg.clone(), Cleanup::Pg(pg, schema))
+        }
+        "sqlite" => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("smsr.db").display());
+            (
+                Arc::new(SqliteStore::connect(&url).await.unwrap()),
+                Cleanup::Dir(dir),
+            )
+        }
+        _ => (memory(), Cleanup::None),
+    }
+}
+
+async fn store_named(name: &str) -> Arc<dyn Store> {
+    match name {
+        "sqlite" => sqlite().await,
+        "postgres" => {
+            let url = std::env::var("ESIM_TEST_PG_URL").unwrap();
+            let schema = format!(
+                "chg_{}",
+                OperationId::random().unwrap().as_str().to_ascii_lowercase()
+            );
+            Arc::new(
+                esim_store::PgStore::connect_in_schema(&url, &schema)
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => memory(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interrupted_change_ends_with_one_manager_memory() {
+    matrix("memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interrupted_change_ends_with_one_manager_sqlite() {
+    matrix("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interrupted_change_ends_with_one_manager_postgres() {
+    if std::env::var("ESIM_TEST_PG_URL").is_err() {
+        println!("SKIP postgres matrix: ESIM_TEST_PG_URL not set");
+        return;
+    }
+    matrix("postgres").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SM-SR1's queue after the change.
+
+#[derive(Debug)]
+struct NoSink;
+
+#[async_trait]
+impl NotificationSink for NoSink {
+    async fn on_notification(
+        &self,
+        _eid: &Eid,
+        _notification: Notification,
+        _seq: u16,
+    ) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+}
+
+/// Commands SM-SR1 still has queued for the eUICC when it hands it over end (Failed, "the
+/// eUICC moved to SM-SR smsr2") instead of being retried with keys it no longer has, and the
+/// operation waiting for one gets that failure.
+async fn queued_commands_end_when_the_euicc_moves(store1: Arc<dyn Store>) {
+    use esim_smsr::delivery::{Delivery, DeliveryConfig, SmppSettings};
+    let e = env(store1, memory(), smsr2_gp()).await;
+    let mut c = DeliveryConfig::new(
+        "4900",
+        SmppSettings {
+            server: "127.0.0.1:9".into(),
+            system_id: "smsr1".into(),
+            password: esim_smpp::Password::new("pw"),
+        },
+    );
+    c.poll_interval_ms = 20;
+    // Not run: nothing is sent, the command stays queued as for an unreachable card.
+    let delivery = Delivery::new(c, e.one.store.clone(), sealer(0x41), Arc::new(NoSink)).unwrap();
+    let job = Es5Job {
+        target: JobTarget::IsdR,
+        payload: JobPayload::Apdus(vec!["80CA00FF00".into()]),
+        step: "audit".into(),
+    };
+    let waiting = {
+        let (eid, op) = (e.eid.clone(), OperationId::random().unwrap());
+        let deadline = Timestamp(esim_service::now().0 + 600_000);
+        tokio::spawn(async move { delivery.execute(&eid, &op, job, deadline).await })
+    };
+    let mut queued = Vec::new();
+    for _ in 0..500 {
+        queued = e.one.store.pending_commands(&e.eid).await.unwrap();
+        if !queued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(queued.len(), 1, "the command was not queued");
+    let id = queued[0].id;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    // The waiting operation ends with the reason.
+    let out = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the waiting operation never ended")
+        .unwrap()
+        .unwrap();
+    match out {
+        Es5Outcome::Unreachable { reason } => {
+            assert!(reason.contains("moved to SM-SR smsr2"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let cmd = e.one.store.get_command(id).await.unwrap();
+    assert_eq!(cmd.status, esim_store::CommandStatus::Failed);
+    assert_eq!(
+        cmd.last_error.as_deref(),
+        Some("the eUICC moved to SM-SR smsr2")
+    );
+    assert!(
+        e.one
+            .store
+            .pending_commands(&e.eid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // SM-SR2 manages the card.
+    assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_commands_end_when_the_euicc_moves_memory() {
+    queued_commands_end_when_the_euicc_moves(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_commands_end_when_the_euicc_moves_sqlite() {
+    queued_commands_end_when_the_euicc_moves(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_commands_end_when_the_euicc_moves_postgres() {
+    if std::env::var("ESIM_TEST_PG_URL").is_err() {
+        println!("SKIP postgres variant: ESIM_TEST_PG_URL not set");
+        return;
+    }
+    queued_commands_end_when_the_euicc_moves(store_named("postgres").await).await;
 }

@@ -132,3 +132,24 @@ pub trait NotificationSink: Send + Sync + std::fmt::Debug {
         seq: u16,
     ) -> Result<(), DeliveryError>;
 }
+
+/// Ends every command still queued for `eid` (Failed, with `reason` as its error) and returns
+/// how many: after an SM-SR change the old SM-SR has no keys for the eUICC any more, so its
+/// queued commands could never be sent; whoever waits for one (an operation's
+/// [`Es5Executor::execute`]) gets [`Es5Outcome::Unreachable`] with `reason`
+/// (docs/spec-choices.md). A command that ended meanwhile is left as it is.
+pub async fn end_queue(
+    store: &dyn esim_store::Store,
+    eid: &Eid,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    let mut ended = 0;
+    for c in store.pending_commands(eid).await? {
+        match store.fail(c.id, reason).await {
+            Ok(()) => ended += 1,
+            Err(StoreError::InvalidState { .. } | StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ended)
+}
