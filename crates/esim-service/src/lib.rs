@@ -371,3 +371,123 @@ mod tests {
         assert!(c.has_role(role::MNO) && !c.has_role(role::ADMIN));
     }
 }
+
+/// The calls waiting right now for operations' outcomes (in a server's `call`/`outcome`), and
+/// the operations whose result a call returned.
+///
+/// A long function's result goes to its caller as a callback only when no call is waiting for
+/// it and none returned it (docs/spec-choices.md row 78): a caller whose call returns the
+/// result as [`CallOutcome::Done`] is not sent it again. The server stores the result first,
+/// then asks [`Waiters::should_call_back`]; a waiting call marks [`Waiters::answered`] before
+/// it stops waiting. A call that gives up waiting stops first ([`WaitGuard`] dropped) and then
+/// reads the operation once more, so a result stored in between reaches it one way or the
+/// other (possibly both).
+#[derive(Debug, Default)]
+pub struct Waiters {
+    inner: std::sync::Mutex<WaitersInner>,
+}
+
+#[derive(Debug, Default)]
+struct WaitersInner {
+    waiting: std::collections::HashMap<OperationId, usize>,
+    answered: std::collections::HashSet<OperationId>,
+    /// `answered` in insertion order, to bound it.
+    order: std::collections::VecDeque<OperationId>,
+}
+
+/// How many answered operations are remembered (an entry is normally taken at once).
+const ANSWERED_KEPT: usize = 4096;
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaitersInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A call starts waiting for `id`; it stops when the guard is dropped.
+    pub fn enter(&self, id: &OperationId) -> WaitGuard<'_> {
+        *self.lock().waiting.entry(id.clone()).or_insert(0) += 1;
+        WaitGuard {
+            waiters: self,
+            id: id.clone(),
+        }
+    }
+
+    /// A call returns the final result of `id` (call it before the call's guard is dropped).
+    pub fn answered(&self, id: &OperationId) {
+        let mut m = self.lock();
+        if m.answered.insert(id.clone()) {
+            m.order.push_back(id.clone());
+            while m.order.len() > ANSWERED_KEPT {
+                if let Some(old) = m.order.pop_front() {
+                    m.answered.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// After the result of `id` is stored: whether it must go to the caller as a callback (no
+    /// call is waiting for it and none returned it).
+    pub fn should_call_back(&self, id: &OperationId) -> bool {
+        let mut m = self.lock();
+        let waited = m.waiting.get(id).is_some_and(|n| *n > 0);
+        let answered = m.answered.remove(id);
+        if answered {
+            m.order.retain(|o| o != id);
+        }
+        !(waited || answered)
+    }
+}
+
+/// One waiting call ([`Waiters::enter`]).
+#[derive(Debug)]
+pub struct WaitGuard<'a> {
+    waiters: &'a Waiters,
+    id: OperationId,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut m = self.waiters.lock();
+        if let Some(n) = m.waiting.get_mut(&self.id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.waiting.remove(&self.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod waiters_tests {
+    use super::*;
+
+    #[test]
+    fn a_result_returned_or_awaited_is_not_called_back() {
+        let w = Waiters::default();
+        let (a, b, c) = (
+            OperationId::random().unwrap(),
+            OperationId::random().unwrap(),
+            OperationId::random().unwrap(),
+        );
+        // Nobody waits: call back.
+        assert!(w.should_call_back(&a));
+        // A call is waiting: it will return the result.
+        let g = w.enter(&b);
+        assert!(!w.should_call_back(&b));
+        drop(g);
+        assert!(w.should_call_back(&b));
+        // A call returned it and left before the server looked.
+        let g = w.enter(&c);
+        w.answered(&c);
+        drop(g);
+        assert!(!w.should_call_back(&c));
+        // Taken once: a later result (another run) is called back.
+        assert!(w.should_call_back(&c));
+        // Bounded memory.
+        for _ in 0..(ANSWERED_KEPT + 10) {
+            w.answered(&OperationId::random().unwrap());
+        }
+        assert!(w.lock().answered.len() <= ANSWERED_KEPT);
+        assert!(w.lock().waiting.is_empty());
+    }
+}

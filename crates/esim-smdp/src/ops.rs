@@ -323,7 +323,9 @@ impl Run {
                 }),
             })
             .await;
-        if self.st.function != Function::Es2GetEis {
+        // A call still waiting returns the result as `Done`: no callback then (row 78).
+        let call_back = self.inner.waiting.should_call_back(&self.op.id);
+        if self.st.function != Function::Es2GetEis && call_back {
             let cb = Callback::Result {
                 function: self.st.function,
                 operation_id: self.op.id.clone(),

@@ -36,6 +36,9 @@ pub(crate) struct Inner {
     pub callbacks: Arc<dyn Callbacks>,
     /// Woken whenever an operation finishes.
     pub done: tokio::sync::Notify,
+    /// Calls waiting for an operation's outcome: a caller who gets the result as `Done` is not
+    /// sent it again as a callback (docs/spec-choices.md row 78).
+    pub waiting: esim_service::Waiters,
 }
 
 impl Inner {
@@ -184,6 +187,7 @@ impl Smdp {
                 smsrs,
                 callbacks,
                 done: tokio::sync::Notify::new(),
+                waiting: esim_service::Waiters::default(),
             }),
         }
     }
@@ -236,6 +240,7 @@ impl Smdp {
         id: &OperationId,
         function: Function,
         wait: Duration,
+        waiter: esim_service::WaitGuard<'_>,
     ) -> Result<CallOutcome, ServiceError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -244,10 +249,18 @@ impl Smdp {
             notified.as_mut().enable();
             let op = self.inner.store.get_operation(id).await?;
             if op.status.is_terminal() {
+                self.inner.waiting.answered(id);
                 return Ok(CallOutcome::Done(op.result.unwrap_or_default()));
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
+                // Leave, then a last look (see `esim_service::Waiters`).
+                drop(waiter);
+                let op = self.inner.store.get_operation(id).await?;
+                if op.status.is_terminal() {
+                    self.inner.waiting.answered(id);
+                    return Ok(CallOutcome::Done(op.result.unwrap_or_default()));
+                }
                 return Ok(CallOutcome::Pending {
                     operation_id: id.clone(),
                     function,
@@ -536,7 +549,10 @@ impl FunctionService for Smdp {
                 }
                 match prev.operation_id {
                     Some(id) => match self.inner.store.get_operation(&id).await {
-                        Ok(_) => return self.wait_for(&id, function, wait).await,
+                        Ok(_) => {
+                            let waiter = self.inner.waiting.enter(&id);
+                            return self.wait_for(&id, function, wait, waiter).await;
+                        }
                         // Crashed between the two records: start it now.
                         Err(StoreError::NotFound { .. }) => Some(id),
                         Err(e) => return Err(e.into()),
@@ -558,10 +574,18 @@ impl FunctionService for Smdp {
         };
         match op_id {
             Some(id) => {
+                // Counted as waiting before the operation can end (no callback for a result
+                // this call returns).
+                let waiter = self.inner.waiting.enter(&id);
                 let op = self
-                    .start_operation(caller, &request, id, &fcid, now)
+                    .start_operation(caller, &request, id.clone(), &fcid, now)
                     .await?;
-                self.wait_for(&op.id, function, wait).await
+                if op.id != id {
+                    drop(waiter);
+                    let waiter = self.inner.waiting.enter(&op.id);
+                    return self.wait_for(&op.id, function, wait, waiter).await;
+                }
+                self.wait_for(&op.id, function, wait, waiter).await
             }
             None => {
                 let (status, body) = self.direct(caller, &request).await;
@@ -618,7 +642,8 @@ impl FunctionService for Smdp {
         let function = serde_json::from_value::<OpState>(op.state.clone())
             .map(|s| s.function)
             .unwrap_or(Function::Es2DownloadProfile);
-        self.wait_for(operation, function, wait).await
+        let waiter = self.inner.waiting.enter(operation);
+        self.wait_for(operation, function, wait, waiter).await
     }
 }
 

@@ -83,9 +83,10 @@ async fn download_installs_and_enables_on_the_card() {
         let inv = store.get_inventory(&iccid).await.unwrap();
         assert_eq!(inv.state, InventoryState::Installed);
         assert_eq!(inv.eid.as_ref(), Some(&issued.eid));
-        // The MNO got the result and the downloaded notification.
-        cb.settle(MNO, 1, 1).await;
-        assert_eq!(cb.results(MNO).len(), 1);
+        // The MNO got the result in its call (no result callback) and the downloaded
+        // notification.
+        cb.settle(MNO, 0, 1).await;
+        assert_eq!(cb.results(MNO).len(), 0);
         assert_eq!(
             cb.notifications(MNO),
             ["HandleProfileDownloadedNotification"]
@@ -244,8 +245,7 @@ async fn card_refusal_deletes_the_isdp_and_releases_the_profile() {
         );
         let inv = store.get_inventory(&iccid).await.unwrap();
         assert_eq!(inv.state, InventoryState::Released, "{name}");
-        cb.settle(MNO, 1, 0).await;
-        assert_eq!(cb.results(MNO).len(), 1);
+        assert_eq!(cb.results(MNO).len(), 0, "answered in the call");
         assert!(cb.notifications(MNO).is_empty());
     }
 }
@@ -460,8 +460,7 @@ async fn repeated_call_identifier_is_answered_not_re_executed() {
     assert_eq!(status(&first).status, Status::ExecutedSuccess);
     assert_eq!(smsr.count("CreateISDP"), 1);
     assert_eq!(smsr.count("GetEIS"), 1);
-    cb.settle(MNO, 1, 0).await;
-    assert_eq!(cb.results(MNO).len(), 1);
+    assert_eq!(cb.results(MNO).len(), 0, "answered in the call");
     // Same identifier, different request: a conflict.
     let other = download_request(
         MNO,
@@ -564,7 +563,7 @@ async fn another_mno_is_denied() {
         smdp.call(&sr, req, WAIT).await,
         Err(ServiceError::Forbidden(_))
     ));
-    cb.settle(MNO2, 3, 0).await;
+
     let refused = store
         .query_audit(&AuditQuery {
             operator: Some(MNO2.into()),
@@ -594,7 +593,7 @@ async fn es3_notifications_update_the_inventory_and_reach_the_mno() {
         false,
     );
     done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
-    cb.settle(MNO, 1, 1).await;
+    cb.settle(MNO, 0, 1).await;
     let sr = esim_service::Caller {
         id: SMSR.into(),
         roles: vec![esim_service::role::SM_SR.into()],
@@ -819,9 +818,8 @@ async fn get_eis_and_update_policy_rules_are_forwarded() {
         reason::UNKNOWN
     );
     assert_eq!(smsr.count("UpdatePolicyRules"), 1);
-    // The GetEIS results are not called back; the others are.
-    cb.settle(MNO, 3, 0).await;
-    assert_eq!(cb.results(MNO).len(), 3);
+    // Every result was returned in its call: none is called back.
+    assert_eq!(cb.results(MNO).len(), 0);
 }
 
 #[tokio::test]
@@ -1069,8 +1067,8 @@ async fn update_subscription_address_is_forwarded() {
         reason::UNKNOWN
     );
     assert_eq!(smsr.count("UpdateSubscriptionAddress"), 1);
-    // The result is called back and audited.
-    cb.settle(MNO, 3, 0).await;
+    // The result is returned in the call (not called back) and audited.
+    assert_eq!(cb.results(MNO).len(), 0);
     let audit = store
         .query_audit(&AuditQuery {
             operator: Some(MNO.into()),
@@ -1308,4 +1306,70 @@ async fn clean_up_waits_for_an_unreachable_smsr() {
         store.get_inventory(&iccid).await.unwrap().state,
         InventoryState::Released
     );
+}
+
+/// A caller answered `Pending` gets the result as a callback, once; a caller whose call
+/// returned the result (`Done`) is not sent it again (docs/spec-choices.md row 78).
+#[tokio::test]
+async fn the_result_is_called_back_only_to_a_caller_answered_pending() {
+    let b = stores().await.remove(0);
+    let store = b.store.clone();
+    let (pki, issued) = pki_and_card();
+    let smsr = Arc::new(FakeSmsr::new(&issued, new_card(&issued)));
+    let cb = Arc::new(Recorder::default());
+    let smdp = smdp(&pki, store.clone(), smsr.clone(), cb.clone(), "r1", |_| {});
+    let iccid = import(&smdp, MNO, "TS48V1-A-UNIQUE.der").await;
+    let req = download_request(
+        MNO,
+        "pending",
+        &issued.eid,
+        ProfileSelector::Iccid(iccid.clone()),
+        false,
+    );
+    let first = smdp
+        .call(&mno(MNO), req.clone(), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(matches!(first, CallOutcome::Pending { .. }), "{first:?}");
+    cb.settle(MNO, 1, 1).await;
+    assert_eq!(cb.results(MNO).len(), 1);
+    // The repeated call returns the stored answer; nothing more is called back.
+    let again = done(smdp.call(&mno(MNO), req, WAIT).await.unwrap());
+    assert_eq!(status(&again).status, Status::ExecutedSuccess, "{again}");
+    // A call that waits for a long function's result gets it, and no callback: the next
+    // Pending caller's callback is the only other one.
+    let v = done(
+        smdp.call(&mno(MNO), upr_request(&issued, &iccid, "waits"), WAIT)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status(&v).status, Status::ExecutedSuccess, "{v}");
+    let p = smdp
+        .call(
+            &mno(MNO),
+            upr_request(&issued, &iccid, "polls"),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(p, CallOutcome::Pending { .. }), "{p:?}");
+    cb.settle(MNO, 2, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        cb.results(MNO).len(),
+        2,
+        "the waiting call's result was not called back"
+    );
+}
+
+fn upr_request(issued: &esim_crypto::pki::IssuedEuicc, iccid: &Iccid, fcid: &str) -> AnyRequest {
+    AnyRequest::Es2UpdatePolicyRules(Request {
+        header: header(MNO, fcid),
+        body: es2::UpdatePolicyRulesRequest {
+            eid: issued.eid.clone(),
+            iccid: iccid.clone(),
+            smsr_id: SMSR.into(),
+            pol2: esim_proto::pol2::Pol2::default(),
+        },
+    })
 }

@@ -215,7 +215,7 @@ pub(crate) struct Inner {
     done: tokio::sync::Notify,
     /// Calls waiting for an operation's outcome in [`Smsr::wait_outcome`]: a caller who gets the
     /// result as `Done` is not sent it again as a callback.
-    waiting: Mutex<HashMap<OperationId, usize>>,
+    waiting: esim_service::Waiters,
     running: Mutex<HashSet<OperationId>>,
     eid_locks: Mutex<HashMap<Eid, Arc<tokio::sync::Mutex<()>>>>,
     tasks: Mutex<JoinSet<()>>,
@@ -288,7 +288,7 @@ impl Smsr {
                 callbacks,
                 holder,
                 done: tokio::sync::Notify::new(),
-                waiting: Mutex::new(HashMap::new()),
+                waiting: esim_service::Waiters::default(),
                 running: Mutex::new(HashSet::new()),
                 eid_locks: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
@@ -408,15 +408,16 @@ impl Smsr {
         id: &OperationId,
         function: Function,
         wait: Duration,
+        waiter: esim_service::WaitGuard<'_>,
     ) -> Result<CallOutcome, ServiceError> {
         let start = tokio::time::Instant::now();
-        let waiter = Waiter::new(&self.inner, id);
         loop {
             let notified = self.inner.done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let op = self.inner.store.get_operation(id).await?;
             if op.status.is_terminal() {
+                self.inner.waiting.answered(id);
                 return Ok(CallOutcome::Done(
                     op.result.unwrap_or(serde_json::Value::Null),
                 ));
@@ -429,6 +430,7 @@ impl Smsr {
                 drop(waiter);
                 let op = self.inner.store.get_operation(id).await?;
                 if op.status.is_terminal() {
+                    self.inner.waiting.answered(id);
                     return Ok(CallOutcome::Done(
                         op.result.unwrap_or(serde_json::Value::Null),
                     ));
@@ -440,34 +442,6 @@ impl Smsr {
             }
             let slice = (wait - elapsed).min(Duration::from_millis(200));
             let _ = tokio::time::timeout(slice, notified).await;
-        }
-    }
-}
-
-/// A call waiting in [`Smsr::wait_outcome`], counted in [`Inner::waiting`] while it lives.
-struct Waiter<'a> {
-    inner: &'a Inner,
-    id: OperationId,
-}
-
-impl<'a> Waiter<'a> {
-    fn new(inner: &'a Inner, id: &OperationId) -> Self {
-        *lock(&inner.waiting).entry(id.clone()).or_insert(0) += 1;
-        Waiter {
-            inner,
-            id: id.clone(),
-        }
-    }
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        let mut w = lock(&self.inner.waiting);
-        if let Some(n) = w.get_mut(&self.id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                w.remove(&self.id);
-            }
         }
     }
 }
@@ -597,13 +571,16 @@ impl FunctionService for Smsr {
         match inner.store.create_operation(&new).await? {
             CreateOutcome::Created(op) => {
                 let id = op.id.clone();
+                // Counted as waiting before the operation can end (no callback for a result
+                // this call returns).
+                let waiter = self.inner.waiting.enter(&id);
                 if is_quick(function) {
                     lock(&inner.running).insert(id.clone());
                     inner.clone().run_op(op).await;
                 } else {
                     inner.spawn_op(op);
                 }
-                self.wait_outcome(&id, function, wait).await
+                self.wait_outcome(&id, function, wait, waiter).await
             }
             CreateOutcome::Existing(op) => {
                 let prior: Option<OpState> = serde_json::from_value(op.state.clone()).ok();
@@ -617,7 +594,8 @@ impl FunctionService for Smsr {
                         op.result.unwrap_or(serde_json::Value::Null),
                     ));
                 }
-                self.wait_outcome(&op.id, function, wait).await
+                let waiter = self.inner.waiting.enter(&op.id);
+                self.wait_outcome(&op.id, function, wait, waiter).await
             }
             _ => Err(ServiceError::Internal("unexpected create outcome".into())),
         }
@@ -646,7 +624,9 @@ impl FunctionService for Smsr {
                 op.result.unwrap_or(serde_json::Value::Null),
             ));
         }
-        self.wait_outcome(operation, st.function, wait).await
+        let waiter = self.inner.waiting.enter(operation);
+        self.wait_outcome(operation, st.function, wait, waiter)
+            .await
     }
 }
 
@@ -945,9 +925,9 @@ impl Inner {
         // The result is final in the store now: a call still waiting returns it as `Done`;
         // only a caller that was answered `Pending` (or whose call is gone) gets the callback
         // (docs/spec-choices.md row 78).
-        let answered_in_call = lock(&self.waiting).get(&id).is_some_and(|n| *n > 0);
+        let call_back = self.waiting.should_call_back(&id);
         if run.state.callback
-            && !answered_in_call
+            && call_back
             && !run.state.caller.id.is_empty()
             && run.state.caller.id != self.config.smsr_id
         {
