@@ -406,9 +406,10 @@ async fn handover_answer(
             &format!("{}.handover", run.id.as_str()),
             HandoverEuiccRequest { eis },
         )?;
-        // SM-SR2 ends its operation when this one's ValidityPeriod ends (unless it committed).
-        let left =
-            u32::try_from((run.state.deadline - now().0).max(1000) / 1000).unwrap_or(u32::MAX);
+        // SM-SR2 ends its operation when this one's ValidityPeriod ends (unless it committed);
+        // once it has ended, a hand-over SM-SR2 has not started yet is not started any more
+        // (ValidityPeriod 0: SM-SR2 answers Expired before the first key establishment).
+        let left = u32::try_from((run.state.deadline - now().0).max(0) / 1000).unwrap_or(u32::MAX);
         req.header.validity_period = Some(esim_proto::common::ValidityPeriod(left));
         match call_peer(
             inner,

@@ -1933,6 +1933,10 @@ const STEPS: &[(&str, At)] = &[
         At::Es7(Who::Two, Function::Es7CreateAdditionalKeySet, 1),
     ),
     (
+        "AuthenticateSMSR (SCP81) ES7",
+        At::Es7(Who::Two, Function::Es7AuthenticateSmsr, 2),
+    ),
+    (
         "AuthenticateSMSR (SCP81) on the card",
         At::Card(Who::One, "authenticate-smsr", 2),
     ),
@@ -2415,4 +2419,61 @@ async fn queued_commands_end_when_the_euicc_moves_postgres() {
         return;
     }
     queued_commands_end_when_the_euicc_moves(store_named("postgres").await).await;
+}
+
+/// SM-SR2 is down until the SMSRChange's ValidityPeriod has ended: SM-SR1 keeps the eUICC
+/// locked meanwhile (it cannot know what SM-SR2 did), and once SM-SR2 is back it does not
+/// start a hand-over past that ValidityPeriod: it answers Expired, SM-SR1 unlocks and keeps
+/// managing the card, which was not touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn smsr2_down_past_the_validity_period_leaves_the_euicc_at_smsr1() {
+    let mut m = Matrix::new(memory(), memory()).await;
+    let r = m
+        .done(
+            Who::Two,
+            Function::Es4PrepareSmsrChange,
+            "prepare-1",
+            json!({"Eid": m.eid, "CurrentSMSRid": "smsr1"}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    m.two.kill().await;
+    let j = json!({
+        "Header": {"FunctionRequesterIdentifier": "mno1", "FunctionCallIdentifier": "change-1",
+                   "ValidityPeriod": 1},
+        "Body": {"Eid": m.eid, "Target-Smsr-id": "smsr2"},
+    });
+    let req = decode_request(Function::Es4SmsrChange, &j.to_string()).unwrap();
+    let o = m
+        .one
+        .smsr()
+        .call(&mno1(), req, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert!(matches!(o, CallOutcome::Pending { .. }), "{o:?}");
+    let op = m
+        .one
+        .store
+        .find_operation("mno1", "change-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = op.state["deadline"].as_i64().unwrap();
+    while esim_service::now().0 <= deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past its ValidityPeriod, still without an answer: still running, the eUICC still locked.
+    let op = m.one.store.get_operation(&op.id).await.unwrap();
+    assert!(!op.status.is_terminal(), "{:?}", op.result);
+    assert_eq!(
+        m.one.store.get_eis(&m.eid).await.unwrap().locked_by,
+        Some(op.id.clone())
+    );
+    m.two.start().await;
+    let first = m.quiesce("change-1").await.unwrap();
+    assert_eq!(status(&first), Status::Expired, "{first}");
+    assert_eq!(m.one.exec.runs("authenticate-smsr"), 0);
+    assert_eq!(m.one_manager(true, "check-1").await, Ok(Who::One));
+    m.one.kill().await;
+    m.two.kill().await;
 }
