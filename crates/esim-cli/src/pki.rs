@@ -292,6 +292,28 @@ fn dns_names(id: &str, extra: &[String]) -> Vec<String> {
     v
 }
 
+/// A TLS identity for `id` from the TLS CA `ca` (CN = `id`, valid from today for a year):
+/// certificate PEM and PKCS#8 key PEM. With `server`, also valid for `localhost` and the
+/// loopback addresses. Used by `esim scenario export --tls`.
+pub(crate) fn tls_pem(
+    ca: &CaIdentity,
+    id: &str,
+    server: bool,
+) -> Result<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+    let mut spec = TlsSpec::client(id, today()?, 365);
+    if server {
+        spec.server = true;
+        spec.dns = dns_names(id, &[]);
+        spec.ips = loopback_ips();
+    }
+    let (cert, key) = tls_identity(ca, &spec)?;
+    let key_pem = key.to_pkcs8_pem()?;
+    Ok((
+        cert.to_pem()?.into_bytes(),
+        zeroize::Zeroizing::new(key_pem.as_bytes().to_vec()),
+    ))
+}
+
 pub(crate) fn today() -> Result<Date> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

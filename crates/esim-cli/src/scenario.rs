@@ -48,6 +48,7 @@ use zeroize::Zeroizing;
 const EXAMPLES: &str = "Examples:
   esim scenario export                      # one eUICC; both SM-SRs over SMS (SCP80)
   esim scenario export --https              # both over SCP81 (PSK-TLS) admin sessions
+  esim scenario export --tls --binding soap # SOAP over mutual TLS between all parties
   esim --json scenario export --cards 2     # JSON summary on standard output
 
 The PKI is kept in DIR/pki (made on the first run); cards and databases of the run are in
@@ -94,6 +95,11 @@ pub struct ExportArgs {
     /// (SOAP 1.2 with WS-Addressing, DESIGN §3.4). Both are served on every server port.
     #[arg(long, value_enum, default_value_t = Binding::Json)]
     binding: Binding,
+    /// Mutual TLS between every party (both SM-SRs, both SM-DPs, both operators): HTTPS
+    /// listeners that require a client certificate from the lab's TLS CA naming the calling
+    /// party (CN = its identifier), and every client presenting its own.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// How the parties call each other's functions.
@@ -146,14 +152,77 @@ impl CardResult {
     }
 }
 
-fn client(binding: Binding, url: &str, token: &str) -> Result<Arc<dyn FunctionClient>> {
+fn client(
+    binding: Binding,
+    url: &str,
+    token: &str,
+    tls: &esim_http::TlsOptions,
+) -> Result<Arc<dyn FunctionClient>> {
     Ok(match binding {
         Binding::Json => Arc::new(
-            esim_http::HttpFunctionClient::new(url, token)
+            esim_http::HttpFunctionClient::with_tls(url, token, tls)
                 .map_err(|e| anyhow::anyhow!("client of {url}: {e}"))?,
         ),
-        Binding::Soap => Arc::new(esim_soap::SoapFunctionClient::new(url, token)),
+        Binding::Soap => {
+            let http = tls
+                .http_client()
+                .map_err(|e| anyhow::anyhow!("client of {url}: {e}"))?;
+            Arc::new(esim_soap::SoapFunctionClient::with_http_client(
+                url, token, http,
+            ))
+        }
     })
+}
+
+/// `--tls`: each party's TLS identity (CN = its identifier) from the lab's TLS CA.
+#[derive(Default)]
+struct LabTls {
+    ca_pem: Vec<u8>,
+    ids: HashMap<String, (Vec<u8>, Zeroizing<Vec<u8>>)>,
+}
+
+impl LabTls {
+    /// Identities for `parties` (identifier, whether it also serves).
+    fn issue(pki: &TestPki, parties: &[(&str, bool)]) -> Result<Self> {
+        let mut ids = HashMap::new();
+        for (id, server) in parties {
+            ids.insert(
+                (*id).to_owned(),
+                crate::pki::tls_pem(&pki.tls_ca, id, *server)?,
+            );
+        }
+        Ok(LabTls {
+            ca_pem: pki.tls_ca.cert.to_pem()?.into_bytes(),
+            ids,
+        })
+    }
+
+    /// The client settings of `id`: the lab CA as trust anchor, its own certificate.
+    fn client(&self, id: &str) -> esim_http::TlsOptions {
+        esim_http::TlsOptions {
+            root_certificates_pem: if self.ca_pem.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.ca_pem.clone()]
+            },
+            client_identity_pem: self.ids.get(id).map(|(c, k)| (c.clone(), k.to_vec())),
+        }
+    }
+
+    /// The listener of `id`: HTTPS requiring a client certificate from the lab CA.
+    fn server(&self, id: &str) -> Option<esim_http::ServerTls> {
+        let (cert, key) = self.ids.get(id)?;
+        let mut t = esim_http::ServerTls::new(cert.clone(), key.to_vec());
+        t.client_ca_pem = Some(self.ca_pem.clone());
+        Some(t)
+    }
+
+    fn api(&self, id: &str) -> servers::ApiTls {
+        servers::ApiTls {
+            server: self.server(id),
+            client: self.client(id),
+        }
+    }
 }
 
 /// The status of an SGP.02 answer as one line; `None` when executed.
@@ -321,6 +390,23 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     p.line(&format!(
         "SM-SR B ({smsr_b_id}): CERT.SR.ECDSA, SM-DP B ({smdp_id}): CERT.DP.ECDSA, issued by the CI"
     ));
+    let tls = if args.tls {
+        let t = LabTls::issue(
+            pki,
+            &[
+                (&smsr_a_id, true),
+                (&smsr_b_id, true),
+                (&smdp_a_id, true),
+                (&smdp_id, true),
+                ("mno-a", true),
+                ("mno-b", false),
+            ],
+        )?;
+        p.line("mutual TLS: an identity (CN = party) for each of the six parties from the TLS CA");
+        t
+    } else {
+        LabTls::default()
+    };
 
     // Stores (SQLite, WAL), one per server, and the sealing key of this run.
     let master = SecretKey::random(32).context("sealing key")?;
@@ -369,11 +455,12 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
     let api_dp = TcpListener::bind("127.0.0.1:0").await?;
     let api_dp_a = TcpListener::bind("127.0.0.1:0").await?;
     let api_inbox = TcpListener::bind("127.0.0.1:0").await?;
-    let url_a = format!("http://{}", api_a.local_addr()?);
-    let url_b = format!("http://{}", api_b.local_addr()?);
-    let url_dp = format!("http://{}", api_dp.local_addr()?);
-    let url_dp_a = format!("http://{}", api_dp_a.local_addr()?);
-    let url_inbox = format!("http://{}", api_inbox.local_addr()?);
+    let scheme = if args.tls { "https" } else { "http" };
+    let url_a = format!("{scheme}://{}", api_a.local_addr()?);
+    let url_b = format!("{scheme}://{}", api_b.local_addr()?);
+    let url_dp = format!("{scheme}://{}", api_dp.local_addr()?);
+    let url_dp_a = format!("{scheme}://{}", api_dp_a.local_addr()?);
+    let url_inbox = format!("{scheme}://{}", api_inbox.local_addr()?);
 
     // Tokens: each party's token at the servers it calls.
     let (eum_tok, mno_a_tok, mno_b_tok) = (lab::token()?, lab::token()?, lab::token()?);
@@ -393,7 +480,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         pt.callback = Some((url.to_owned(), tok.clone()));
         pt
     };
-    let cb_a = servers::install_parties(
+    let cb_a = servers::install_parties_tls(
         store_a.as_ref(),
         &[
             party(&pki.eum.id, "EUM", role::EUM, &eum_tok),
@@ -405,9 +492,10 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
                 &a_at_dpa,
             ),
         ],
+        &tls.client(&smsr_a_id),
     )
     .await?;
-    let cb_b = servers::install_parties(
+    let cb_b = servers::install_parties_tls(
         store_b.as_ref(),
         &[
             party(&smsr_a_id, "SM-SR A", role::SM_SR, &a_at_b),
@@ -428,17 +516,19 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             ),
             party("mno-b", "Operator B", role::MNO, &mno_b_tok),
         ],
+        &tls.client(&smsr_b_id),
     )
     .await?;
-    let cb_dp = servers::install_parties(
+    let cb_dp = servers::install_parties_tls(
         store_dp.as_ref(),
         &[
             party(&smsr_b_id, "SM-SR B", role::SM_SR, &b_at_dp),
             party("mno-b", "Operator B", role::MNO, &mno_b_tok),
         ],
+        &tls.client(&smdp_id),
     )
     .await?;
-    let cb_dp_a = servers::install_parties(
+    let cb_dp_a = servers::install_parties_tls(
         store_dp_a.as_ref(),
         &[
             party(&smsr_a_id, "SM-SR A", role::SM_SR, &a_at_dpa),
@@ -449,6 +539,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
                 &dpa_at_inbox,
             ),
         ],
+        &tls.client(&smdp_a_id),
     )
     .await?;
     // Operator A's notification endpoint (ES2 from SM-DP A, ES4 from SM-SR B).
@@ -466,7 +557,15 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         let services: Vec<Arc<dyn esim_service::FunctionService>> = vec![inbox.clone()];
         let state = esim_http::HttpState::new(esim_http::HttpConfig::default(), services, store);
         let stop = servers::stopper(&stop_rx);
-        tokio::spawn(esim_http::serve(state, api_inbox, stop))
+        let server = tls.server("mno-a");
+        tokio::spawn(async move {
+            match server {
+                Some(t) => {
+                    esim_http::serve_tls_router(esim_http::router(state), api_inbox, &t, stop).await
+                }
+                None => esim_http::serve(state, api_inbox, stop).await,
+            }
+        })
     };
 
     let transport = if args.https {
@@ -480,7 +579,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         password: esim_smpp::Password::new(""),
     };
     // SM-SR A sends from SMSR-A: the card's PoRs go back there (its notifications go to SMSR).
-    let (running_a, smsr_a) = servers::start_smsr(
+    let (running_a, smsr_a) = servers::start_smsr_tls(
         SmsrSetup {
             id: smsr_a_id.clone(),
             smpp: smpp("smsr-a"),
@@ -488,8 +587,14 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             transport,
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
-            smdps: HashMap::from([(smdp_a_id.clone(), client(binding, &url_dp_a, &a_at_dpa)?)]),
-            peers: HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &a_at_b)?)]),
+            smdps: HashMap::from([(
+                smdp_a_id.clone(),
+                client(binding, &url_dp_a, &a_at_dpa, &tls.client(&smsr_a_id))?,
+            )]),
+            peers: HashMap::from([(
+                smsr_b_id.clone(),
+                client(binding, &url_b, &a_at_b, &tls.client(&smsr_a_id))?,
+            )]),
             replica: "scenario".into(),
         },
         pki,
@@ -498,6 +603,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         cb_a,
         api_a,
         scp81_a,
+        tls.api(&smsr_a_id),
     )
     .await?;
     let over = if args.https {
@@ -509,7 +615,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         "SM-SR A {smsr_a_id}: JSON+SOAP {url_a}, ES5 over {over}, SCP81 on {}",
         running_a.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
-    let (running_b, _smsr_b) = servers::start_smsr(
+    let (running_b, _smsr_b) = servers::start_smsr_tls(
         SmsrSetup {
             id: smsr_b_id.clone(),
             smpp: smpp("smsr-b"),
@@ -518,10 +624,19 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             scp81_host: None,
             initial_timeout_ms: Some(10_000),
             smdps: HashMap::from([
-                (smdp_id.clone(), client(binding, &url_dp, &b_at_dp)?),
-                (smdp_a_id.clone(), client(binding, &url_dp_a, &b_at_dpa)?),
+                (
+                    smdp_id.clone(),
+                    client(binding, &url_dp, &b_at_dp, &tls.client(&smsr_b_id))?,
+                ),
+                (
+                    smdp_a_id.clone(),
+                    client(binding, &url_dp_a, &b_at_dpa, &tls.client(&smsr_b_id))?,
+                ),
             ]),
-            peers: HashMap::from([(smsr_a_id.clone(), client(binding, &url_a, &b_at_a)?)]),
+            peers: HashMap::from([(
+                smsr_a_id.clone(),
+                client(binding, &url_a, &b_at_a, &tls.client(&smsr_b_id))?,
+            )]),
             replica: "scenario".into(),
         },
         &pki_b,
@@ -530,36 +645,48 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         cb_b,
         api_b,
         scp81_b,
+        tls.api(&smsr_b_id),
     )
     .await?;
     p.line(&format!(
         "SM-SR B {smsr_b_id}: JSON+SOAP {url_b}, ES5 over {over}, SCP81 on {}",
         running_b.scp81.map(|a| a.to_string()).unwrap_or_default()
     ));
-    let (running_dp, smdp) = servers::start_smdp(
+    let (running_dp, smdp) = servers::start_smdp_tls(
         &smdp_id,
         &pki_dp_b,
         store_dp.clone(),
         sealer.clone(),
-        HashMap::from([(smsr_b_id.clone(), client(binding, &url_b, &dp_at_b)?)]),
+        HashMap::from([(
+            smsr_b_id.clone(),
+            client(binding, &url_b, &dp_at_b, &tls.client(&smdp_id))?,
+        )]),
         cb_dp,
         api_dp,
         "scenario",
+        tls.api(&smdp_id),
     )
     .await?;
     p.line(&format!("SM-DP B {smdp_id}: JSON+SOAP {url_dp}"));
-    let (running_dp_a, smdp_a) = servers::start_smdp(
+    let (running_dp_a, smdp_a) = servers::start_smdp_tls(
         &smdp_a_id,
         pki,
         store_dp_a.clone(),
         sealer.clone(),
         HashMap::from([
-            (smsr_a_id.clone(), client(binding, &url_a, &dpa_at_a)?),
-            (smsr_b_id.clone(), client(binding, &url_b, &dpa_at_b)?),
+            (
+                smsr_a_id.clone(),
+                client(binding, &url_a, &dpa_at_a, &tls.client(&smdp_a_id))?,
+            ),
+            (
+                smsr_b_id.clone(),
+                client(binding, &url_b, &dpa_at_b, &tls.client(&smdp_a_id))?,
+            ),
         ]),
         cb_dp_a,
         api_dp_a,
         "scenario",
+        tls.api(&smdp_a_id),
     )
     .await?;
     p.line(&format!(
@@ -698,10 +825,11 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
         generated
     ));
 
-    let es4_a_by_a = client(binding, &url_a, &mno_a_tok)?;
-    let es4_b_by_a = client(binding, &url_b, &mno_a_tok)?;
-    let es4_b_by_b = client(binding, &url_b, &mno_b_tok)?;
-    let es2_b = client(binding, &url_dp, &mno_b_tok)?;
+    let (tls_a, tls_b) = (tls.client("mno-a"), tls.client("mno-b"));
+    let es4_a_by_a = client(binding, &url_a, &mno_a_tok, &tls_a)?;
+    let es4_b_by_a = client(binding, &url_b, &mno_a_tok, &tls_a)?;
+    let es4_b_by_b = client(binding, &url_b, &mno_b_tok, &tls_b)?;
+    let es2_b = client(binding, &url_dp, &mno_b_tok, &tls_b)?;
     let plmn_b = Plmn::parse(PLMN_B).map_err(|e| anyhow::anyhow!(e))?;
     let mut attach: HashMap<String, bool> = HashMap::new();
     let note_attach = |ev: esim_device::DeviceEvent, attach: &mut HashMap<String, bool>| {
@@ -979,6 +1107,7 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
             "operatorAEndpoint": url_inbox,
             "transport": if args.https { "https" } else { "sms" },
             "binding": match binding { Binding::Json => "json", Binding::Soap => "soap" },
+            "mutualTls": args.tls,
             "results": results.iter().map(|r| json!({
                 "eid": r.eid,
                 "smsrBefore": r.smsr_before,

@@ -56,21 +56,7 @@ fn export_over_the_soap_binding() {
     assert_eq!(v["binding"], "soap");
     // Every function call SM-SR B answered came in over SOAP (the SOAP server audits with
     // `"binding": "soap"`), among them the ES7 hand-over and the ES3 download.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let entries = rt.block_on(async {
-        let url = format!("sqlite:{}", dir.path().join("run/smsr-b.db").display());
-        let store = esim_store::connect(&url).await.expect("SM-SR B store");
-        store
-            .query_audit(&esim_store::AuditQuery {
-                limit: 1000,
-                ..Default::default()
-            })
-            .await
-            .expect("audit")
-    });
+    let entries = audit_of(dir.path(), "smsr-b.db");
     let soap: std::collections::BTreeSet<String> = entries
         .iter()
         .filter(|e| e.detail.to_string().contains("\"soap\""))
@@ -83,6 +69,76 @@ fn export_over_the_soap_binding() {
         "ES4.PrepareSMSRChange",
     ] {
         assert!(soap.contains(f), "{f} not received over SOAP: {soap:?}");
+    }
+}
+
+/// SM-SR B's audit trail (its SQLite store in the run directory).
+fn audit_of(dir: &std::path::Path, db: &str) -> Vec<esim_store::AuditEntry> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite:{}", dir.join("run").join(db).display());
+        let store = esim_store::connect(&url).await.expect("store");
+        store
+            .query_audit(&esim_store::AuditQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("audit")
+    })
+}
+
+/// SOAP over mutual TLS between all six parties: every call SM-SR B answered came over TLS
+/// with a client certificate naming the caller.
+#[test]
+fn export_over_soap_and_mutual_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ok, stdout, stderr) = export(dir.path(), &["--binding", "soap", "--tls"]);
+    assert!(
+        ok,
+        "esim scenario export --binding soap --tls failed:\n{stdout}\n{stderr}"
+    );
+    check(&stdout, &stderr, "sms");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["mutualTls"], true);
+    for s in ["smsrA", "smsrB", "smdpA", "smdpB"] {
+        assert!(
+            v[s]["api"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://")),
+            "{s}: {v}"
+        );
+    }
+    let a = v["smsrA"]["id"].as_str().unwrap();
+    let dp_b = v["smdpB"]["id"].as_str().unwrap();
+    let entries = audit_of(dir.path(), "smsr-b.db");
+    let cn_of = |f: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e.function == f && e.detail["binding"] == "soap")
+            .map(|e| {
+                assert_eq!(e.detail["transport"]["tls"], true, "{e:?}");
+                e.detail["transport"]["client_cn"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect()
+    };
+    for (f, who) in [
+        ("ES7.HandoverEUICC", a),
+        ("ES3.CreateISDP", dp_b),
+        ("ES4.PrepareSMSRChange", "mno-a"),
+    ] {
+        let cns = cn_of(f);
+        assert!(!cns.is_empty(), "{f} not audited over SOAP");
+        assert!(
+            cns.iter().all(|c| c == who),
+            "{f}: client certificates {cns:?}, expected {who}"
+        );
     }
 }
 

@@ -478,6 +478,7 @@ async fn run_call(
             "binding": "json",
             "http_status": code.as_u16(),
             "operation_id": facts.operation,
+            "transport": TlsConnection::audit_detail(conn.as_ref()),
         }),
     })
     .await;

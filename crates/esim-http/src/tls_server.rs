@@ -153,6 +153,20 @@ pub struct TlsConnection {
     pub client: Option<PeerIdentity>,
 }
 
+impl TlsConnection {
+    /// For the audit trail: `{"tls": true, "client_cn": …}` (the verified client certificate's
+    /// CN, or null).
+    pub fn audit_detail(conn: Option<&TlsConnection>) -> serde_json::Value {
+        match conn {
+            None => serde_json::json!({ "tls": false }),
+            Some(c) => serde_json::json!({
+                "tls": true,
+                "client_cn": c.client.as_ref().and_then(|p| p.common_name.clone()),
+            }),
+        }
+    }
+}
+
 /// The mutual-TLS rule (docs/spec-choices.md row 81): a request whose connection presented a
 /// verified client certificate is accepted only when that certificate names the party its
 /// bearer token authenticated (`party_id`); requests over plain HTTP or without a client

@@ -381,6 +381,7 @@ async fn call_task(
             "operation_id": facts.operation,
             "message_id": facts.message_id,
             "reply_to": facts.reply_to,
+            "transport": TlsConnection::audit_detail(conn.as_ref()),
         }),
     })
     .await;
