@@ -221,6 +221,7 @@ impl LabTls {
         servers::ApiTls {
             server: self.server(id),
             client: self.client(id),
+            ..servers::ApiTls::default()
         }
     }
 }

@@ -260,7 +260,7 @@ fn api_tls(t: Option<&TlsSection>, base: &Path) -> Result<(servers::ApiTls, Clie
     Ok((
         servers::ApiTls {
             server: Some(server),
-            client: esim_http::TlsOptions::default(),
+            ..servers::ApiTls::default()
         },
         identity,
     ))
@@ -340,6 +340,22 @@ fn soap_callbacks(cfg: &ServerConfig) -> Result<HashMap<String, esim_soap::SoapE
     Ok(m)
 }
 
+/// Where SOAP replies (`wsa:ReplyTo`) may go: the operators' configured callback endpoints
+/// (`callback_url`, `callback_reply_url`), nowhere else (docs/spec-choices.md row 82).
+fn reply_to_policy(cfg: &ServerConfig) -> esim_soap::ReplyToPolicy {
+    let bases: Vec<String> = cfg
+        .operators
+        .iter()
+        .flat_map(|o| [o.callback_url.clone(), o.callback_reply_url.clone()])
+        .flatten()
+        .collect();
+    if bases.is_empty() {
+        esim_soap::ReplyToPolicy::AnonymousOnly
+    } else {
+        esim_soap::ReplyToPolicy::Allowed(bases)
+    }
+}
+
 /// The TLS settings of the callbacks: every operator's `callback_ca`, our client identity.
 fn callback_tls(cfg: &ServerConfig, own: &ClientIdentity) -> Result<esim_http::TlsOptions> {
     let mut tls = esim_http::TlsOptions::default();
@@ -364,6 +380,7 @@ async fn run_smsr(l: &Loaded) -> Result<servers::Running> {
     let (mut tls, own) = api_tls(c.tls.as_ref(), &l.cfg.base).context("[smsr.tls]")?;
     // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
     tls.client = callback_tls(&l.cfg, &own)?;
+    tls.reply_to = reply_to_policy(&l.cfg);
     let store = open(&l.cfg.store.smsr, "SM-SR").await?;
     let callbacks = servers::install_parties_soap(
         store.as_ref(),
@@ -421,6 +438,7 @@ async fn run_smdp(l: &Loaded) -> Result<servers::Running> {
     let (mut tls, own) = api_tls(c.tls.as_ref(), &l.cfg.base).context("[smdp.tls]")?;
     // Callbacks and replies to wsa:ReplyTo: the operators' callback CAs, our identity.
     tls.client = callback_tls(&l.cfg, &own)?;
+    tls.reply_to = reply_to_policy(&l.cfg);
     let store = open(&l.cfg.store.smdp, "SM-DP").await?;
     let callbacks = servers::install_parties_soap(
         store.as_ref(),

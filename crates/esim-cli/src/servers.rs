@@ -225,6 +225,9 @@ pub struct ApiTls {
     /// The client settings of replies to `wsa:ReplyTo` addresses (trust anchors, client
     /// certificate).
     pub client: esim_http::TlsOptions,
+    /// The `wsa:ReplyTo` addresses SOAP replies may be posted to (default: none but the
+    /// anonymous address; `esim smsr|smdp|serve`: the operators' callback endpoints).
+    pub reply_to: esim_soap::ReplyToPolicy,
 }
 
 /// Serves both bindings of `services` on one listener (DESIGN §3.4: one implementation, two
@@ -239,7 +242,11 @@ async fn serve_bindings(
 ) -> std::io::Result<()> {
     let json = HttpState::new(HttpConfig::default(), services.clone(), store.clone())
         .with_callback_sink(Arc::new(LogResults));
-    let mut soap = esim_soap::SoapState::new(esim_soap::SoapConfig::default(), services, store);
+    let soap_config = esim_soap::SoapConfig {
+        reply_to: tls.reply_to.clone(),
+        ..esim_soap::SoapConfig::default()
+    };
+    let mut soap = esim_soap::SoapState::new(soap_config, services, store);
     let reply_client = tls
         .client
         .http_client()

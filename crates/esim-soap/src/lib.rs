@@ -13,4 +13,4 @@ pub mod xml;
 
 pub use callbacks::{SoapCallbacks, SoapEndpoint};
 pub use client::SoapFunctionClient;
-pub use server::{SoapConfig, SoapState, router, routes, run, serve};
+pub use server::{ReplyToPolicy, SoapConfig, SoapState, router, routes, run, serve};

@@ -57,6 +57,48 @@ pub struct SoapConfig {
     /// `None`: the request's `Host`, with `https://` when the request came over TLS
     /// (`esim_http::serve_tls_router`), else `http://`.
     pub public_base_url: Option<String>,
+    /// Where replies may be posted (`wsa:ReplyTo`); by default nowhere but the anonymous
+    /// address, so that a caller cannot make the server send requests to arbitrary hosts.
+    pub reply_to: ReplyToPolicy,
+}
+
+/// The `wsa:ReplyTo` addresses a server posts replies to (docs/spec-choices.md row 82).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReplyToPolicy {
+    /// Only the anonymous and none addresses: every reply comes back on the HTTP response.
+    #[default]
+    AnonymousOnly,
+    /// Also http(s) addresses under one of these base URLs (same scheme, host and port; path
+    /// under the base's path), e.g. the operators' configured callback endpoints.
+    Allowed(Vec<String>),
+    /// Any http(s) address (closed test networks only).
+    Any,
+}
+
+impl ReplyToPolicy {
+    /// Whether replies may be posted to `address` (an http(s) URL).
+    pub fn allows(&self, address: &str) -> bool {
+        match self {
+            ReplyToPolicy::AnonymousOnly => false,
+            ReplyToPolicy::Any => true,
+            ReplyToPolicy::Allowed(bases) => {
+                let Ok(a) = reqwest::Url::parse(address) else {
+                    return false;
+                };
+                bases.iter().any(|b| {
+                    reqwest::Url::parse(b).is_ok_and(|b| {
+                        b.scheme() == a.scheme()
+                            && b.host_str() == a.host_str()
+                            && b.port_or_known_default() == a.port_or_known_default()
+                            && a.path().starts_with(b.path().trim_end_matches('/'))
+                            && a.username().is_empty()
+                            && a.password().is_none()
+                    })
+                })
+            }
+        }
+    }
 }
 
 impl Default for SoapConfig {
@@ -68,6 +110,7 @@ impl Default for SoapConfig {
             reply_attempts: 3,
             body_limit: crate::codec::MAX_MESSAGE,
             public_base_url: None,
+            reply_to: ReplyToPolicy::default(),
         }
     }
 }
@@ -507,6 +550,15 @@ async fn handle_call(
                     "wsa:ReplyTo/wsa:Address must be an http(s) URL, the anonymous or the none address",
                 ));
             }
+            if !none && !st.config.reply_to.allows(&address) {
+                return Err(Fault::sender(
+                    "InvalidAddressingHeader",
+                    format!(
+                        "wsa:ReplyTo/wsa:Address {:?} is not an address this server replies to (the anonymous address is; others must be configured, e.g. as the operator's callback endpoint)",
+                        address.chars().take(200).collect::<String>()
+                    ),
+                ));
+            }
             let outcome = service
                 .call(&caller, decoded.request, Duration::ZERO)
                 .await
@@ -675,4 +727,31 @@ async fn not_found() -> Response {
 pub fn pending_operation(reason: &str) -> Option<OperationId> {
     let rest = reason.split("operation ").nth(1)?;
     OperationId::parse(rest.split(';').next()?.trim()).ok()
+}
+
+#[cfg(test)]
+mod reply_to_tests {
+    use super::ReplyToPolicy;
+
+    #[test]
+    fn allowed_reply_addresses() {
+        let p = ReplyToPolicy::Allowed(vec!["https://mno-a.example:9443/soap/replies".into()]);
+        assert!(p.allows("https://mno-a.example:9443/soap/replies"));
+        assert!(p.allows("https://mno-a.example:9443/soap/replies/es2"));
+        for bad in [
+            "http://mno-a.example:9443/soap/replies",
+            "https://mno-a.example:9444/soap/replies",
+            "https://mno-a.example.evil:9443/soap/replies",
+            "https://evil@mno-a.example:9443/soap/replies",
+            "https://mno-a.example:9443/other",
+            "https://169.254.169.254/latest",
+            "not a url",
+        ] {
+            assert!(!p.allows(bad), "{bad}");
+        }
+        assert!(!ReplyToPolicy::AnonymousOnly.allows("https://mno-a.example:9443/"));
+        assert!(ReplyToPolicy::Any.allows("http://127.0.0.1:1/"));
+        let default_port = ReplyToPolicy::Allowed(vec!["https://h.example/".into()]);
+        assert!(default_port.allows("https://h.example:443/x"));
+    }
 }

@@ -12,7 +12,7 @@ use esim_service::{CallOutcome, Caller, FunctionService, ServiceError, response}
 use esim_service::{ClientError, FunctionClient};
 use esim_soap::codec::{DecodedResponse, decode_response_envelope, encode_request};
 use esim_soap::envelope::{Addressing, FaultCode, WSA_NONE};
-use esim_soap::{SoapConfig, SoapFunctionClient, SoapState, serve};
+use esim_soap::{ReplyToPolicy, SoapConfig, SoapFunctionClient, SoapState, serve};
 use esim_store::{
     AuditQuery, AuditStore, MemoryStore, OperationId, OperatorRecord, OperatorStore, Timestamp,
     hash_token,
@@ -112,6 +112,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(SoapConfig::default()).await
+}
+
+async fn start_with(config: SoapConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let store = Arc::new(MemoryStore::new());
     for (id, token, role) in [("mno1", "tok-mno", "MNO"), ("mno2", "tok-mno2", "MNO")] {
@@ -129,7 +133,7 @@ async fn start() -> Server {
     let svc = Arc::new(TestService::default());
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = SoapState::new(
-        SoapConfig::default(),
+        config,
         vec![svc.clone() as Arc<dyn FunctionService>],
         store.clone(),
     );
@@ -275,11 +279,15 @@ async fn action_from_wsa_header_alone_and_long_function_waited_for() {
 
 #[tokio::test]
 async fn reply_to_gets_202_and_the_response_posted_later() {
-    let s = start().await;
-    // A receiver for the asynchronous reply.
+    // A receiver for the asynchronous reply, the one address the server may reply to.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, String)>(4);
     let recv = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let reply_url = format!("http://{}/replies", recv.local_addr().unwrap());
+    let s = start_with(SoapConfig {
+        reply_to: ReplyToPolicy::Allowed(vec![reply_url.clone()]),
+        ..SoapConfig::default()
+    })
+    .await;
     let app = axum::Router::new().route(
         "/replies",
         axum::routing::post(
@@ -340,6 +348,30 @@ async fn reply_to_gets_202_and_the_response_posted_later() {
     let (status, _, body) = post(&format!("{}/soap/ES2", s.base), Some("tok-mno"), CT, xml).await;
     assert_eq!(status, 400);
     assert_eq!(fault_of(&body).subcode, "InvalidAddressingHeader");
+    // An address not configured (another port, another path) is refused before the call: the
+    // server sends no request where a caller points it (SSRF).
+    let before = s.svc.calls.lock().unwrap().len();
+    for other in [
+        format!("http://{}/elsewhere", s.base.trim_start_matches("http://")),
+        "http://127.0.0.1:9/replies".to_string(),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+    ] {
+        let a = Addressing {
+            reply_to: Some(other.clone()),
+            ..Addressing::default()
+        };
+        let xml = encode_request(&download("c-6"), &a).unwrap();
+        let (status, _, body) =
+            post(&format!("{}/soap/ES2", s.base), Some("tok-mno"), CT, xml).await;
+        assert_eq!(status, 400, "{other}: {body}");
+        let f = fault_of(&body);
+        assert_eq!(f.subcode, "InvalidAddressingHeader", "{other}");
+    }
+    assert_eq!(
+        s.svc.calls.lock().unwrap().len(),
+        before,
+        "nothing executed"
+    );
 }
 
 #[tokio::test]
