@@ -391,20 +391,32 @@ const HANDOVER_RETRY_MAX: Duration = Duration::from_secs(5);
 /// runs or answers from its result) is sent again, for as long as it takes — the eUICC stays
 /// locked meanwhile, since only SM-SR2 knows whether it committed (docs/spec-choices.md).
 async fn handover_answer(
-    run: &Run,
+    run: &mut Run,
     eid: &Eid,
     target: &str,
 ) -> Result<Result<FunctionExecutionStatus, FunctionExecutionStatus>, RunErr> {
-    let inner = &run.inner;
+    let inner = run.inner.clone();
+    // The EIS as first sent is kept in the plan and sent again as it was: SM-SR2 answers a
+    // repeated FunctionCallIdentifier only with the same body (the record can change meanwhile,
+    // e.g. a card notification's sequence number).
+    let eis: Eis = match plan_field(run, "handover_eis") {
+        Some(e) => e,
+        None => {
+            let rec = inner.store.get_eis(eid).await?;
+            let profiles = inner.store.profiles(eid).await?;
+            let eis = handover_eis(&inner, &rec, &profiles)?;
+            let mut plan = run.state.plan.clone().unwrap_or_default();
+            plan["handover_eis"] = serde_json::to_value(&eis).map_err(|e| internal("plan", e))?;
+            run.set_plan(plan).await?;
+            eis
+        }
+    };
     let mut pause = Duration::from_millis(100);
     loop {
-        let rec = inner.store.get_eis(eid).await?;
-        let profiles = inner.store.profiles(eid).await?;
-        let eis = handover_eis(inner, &rec, &profiles)?;
         let mut req = request(
-            inner,
+            &inner,
             &format!("{}.handover", run.id.as_str()),
-            HandoverEuiccRequest { eis },
+            HandoverEuiccRequest { eis: eis.clone() },
         )?;
         // SM-SR2 ends its operation when this one's ValidityPeriod ends (unless it committed);
         // once it has ended, a hand-over SM-SR2 has not started yet is not started any more
@@ -412,7 +424,7 @@ async fn handover_answer(
         let left = u32::try_from((run.state.deadline - now().0).max(0) / 1000).unwrap_or(u32::MAX);
         req.header.validity_period = Some(esim_proto::common::ValidityPeriod(left));
         match call_peer(
-            inner,
+            &inner,
             target,
             AnyRequest::Es7HandoverEuicc(req),
             remaining(run),

@@ -2511,3 +2511,49 @@ async fn smsr2_down_past_the_validity_period_leaves_the_euicc_at_smsr1() {
     m.one.kill().await;
     m.two.kill().await;
 }
+
+/// SM-SR1's EIS record changes while the change runs (e.g. a card notification's sequence
+/// number) and SM-SR1 is killed waiting for HandoverEUICC: the restarted SM-SR1 sends the EIS
+/// it sent first (SM-SR2 refuses a repeated call with another body), and the change completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn eis_changing_during_the_change_does_not_block_the_resend() {
+    let mut m = Matrix::new(memory(), memory()).await;
+    let r = m
+        .done(
+            Who::Two,
+            Function::Es4PrepareSmsrChange,
+            "prepare-1",
+            json!({"Eid": m.eid, "CurrentSMSRid": "smsr1"}),
+        )
+        .await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    let hold = Hold::new();
+    *m.one.outbound.fault.lock().unwrap() = Some(LinkFault {
+        function: Function::Es7HandoverEuicc,
+        nth: 1,
+        loss: Loss::Pause,
+        hold: hold.clone(),
+    });
+    m.call(
+        Who::One,
+        Function::Es4SmsrChange,
+        "change-1",
+        json!({"Eid": m.eid, "Target-Smsr-id": "smsr2"}),
+        Duration::from_millis(10),
+    )
+    .await;
+    Armed::Hold(hold.clone()).reached().await;
+    let mut rec = m.one.store.get_eis(&m.eid).await.unwrap();
+    rec.additional_properties
+        .insert("last-notification-seq".into(), "7".into());
+    rec.last_audit = Some(esim_service::now());
+    m.one.store.update_eis(&rec).await.unwrap();
+    m.one.kill().await;
+    m.one.start().await;
+    hold.released.send_replace(true);
+    let first = m.quiesce("change-1").await.unwrap();
+    assert_eq!(status(&first), Status::ExecutedSuccess, "{first}");
+    assert_eq!(m.one_manager(true, "check-1").await, Ok(Who::Two));
+    m.one.kill().await;
+    m.two.kill().await;
+}
