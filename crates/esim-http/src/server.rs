@@ -598,8 +598,10 @@ async fn get_operation(
 ) -> Response {
     let started = Instant::now();
     let conn = conn.map(|Extension(c)| c);
+    let mut operator: Option<String> = None;
     let result = async {
         let caller = st.authenticate_on(&headers, conn.as_ref()).await?;
+        operator = Some(caller.id.clone());
         let wait = st.wait(query)?;
         let op = OperationId::parse(&id).map_err(|_| {
             Refusal::new(
@@ -615,7 +617,7 @@ async fn get_operation(
                         st.metrics.done(op.as_str());
                     }
                     let mut facts = CallFacts::default();
-                    return Ok(outcome_response(&st, outcome, &mut facts).0);
+                    return Ok(outcome_response(&st, outcome, &mut facts));
                 }
                 Err(ServiceError::UnknownOperation(_)) => continue,
                 Err(e) => return Err(Refusal::from(e)),
@@ -628,9 +630,35 @@ async fn get_operation(
         ))
     }
     .await;
-    let response = result.unwrap_or_else(Refusal::into_response);
+    let (response, status_text) = match result {
+        Ok((response, text)) => (response, text),
+        Err(r) => {
+            let kind = r.kind.to_owned();
+            (r.into_response(), kind)
+        }
+    };
+    let code = response.status();
     st.metrics
-        .record("operations", response.status().as_u16(), started.elapsed());
+        .record("operations", code.as_u16(), started.elapsed());
+    // Polls are audited like calls (the operation id as given, at most 100 characters).
+    st.audit(AuditEntry {
+        id: 0,
+        at: esim_service::now(),
+        eid: None,
+        iccid: None,
+        isd_p_aid: None,
+        operator,
+        function: "GET operations".into(),
+        function_call_id: None,
+        status: status_text,
+        detail: serde_json::json!({
+            "binding": "json",
+            "http_status": code.as_u16(),
+            "operation_id": id.chars().take(100).collect::<String>(),
+            "transport": TlsConnection::audit_detail(conn.as_ref()),
+        }),
+    })
+    .await;
     response
 }
 

@@ -327,10 +327,37 @@ async fn pending_is_202_then_polled_to_200() {
         400
     );
     let a = audit(&s.store).await;
-    assert_eq!(a.len(), 1);
     assert_eq!(a[0].status, "Pending");
     assert_eq!(a[0].detail["operation_id"], op.as_str());
     assert_eq!(a[0].iccid.as_ref().map(|i| i.to_string()), Some(iccid()));
+    // Every poll is audited too: who, which operation, what it got.
+    let polls: Vec<(Option<&str>, &str, u64)> = a
+        .iter()
+        .filter(|e| e.function == "GET operations")
+        .map(|e| {
+            (
+                e.operator.as_deref(),
+                e.status.as_str(),
+                e.detail["http_status"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        polls,
+        vec![
+            (Some("smdp1"), "UnknownOperation", 404),
+            (Some("mno1"), "Pending", 202),
+            (Some("mno1"), "Executed-Success", 200),
+            (None, "Unauthenticated", 401),
+            (Some("mno1"), "BadRequest", 400),
+        ],
+        "{a:?}"
+    );
+    assert!(
+        a.iter()
+            .filter(|e| e.function == "GET operations" && e.status == "Pending")
+            .all(|e| e.detail["operation_id"] == op.as_str())
+    );
 }
 
 #[tokio::test]
