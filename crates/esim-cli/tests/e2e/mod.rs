@@ -1068,3 +1068,299 @@ pub fn states(m: &BTreeMap<String, ProfileView>) -> BTreeMap<String, String> {
         .map(|(a, p)| (a.clone(), p.state.clone()))
         .collect()
 }
+
+/// Identifier of the second SM-SR of [`Lab::add_second_smsr`] (SM-SR change tests).
+pub const SMSR2_ID: &str = "smsr2.esim-rsp.test";
+/// Its SMS address (source of its MT SMS; the card's PoRs come back to it).
+pub const SMSR2_SMS_ADDRESS: &str = "SMSR2";
+
+/// Copies a directory tree (test helper, panics on I/O errors).
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// A second `esim smsr` process beside the lab's (SM-SR change, SGP.02 §3.8): its own
+/// configuration (`smsr2.toml`), store (`smsr2.db` or its own PostgreSQL schema), PKI copy
+/// (`pki2/`, with its own CERT.SR.ECDSA and key issued by the lab's CI), API and SCP81 ports,
+/// SMPP account `smsr2` with SMS address [`SMSR2_SMS_ADDRESS`], and ES7 links both ways with
+/// the lab's SM-SR. Killed on drop.
+#[derive(Debug)]
+pub struct SecondSmsr {
+    /// Its identifier ([`SMSR2_ID`]).
+    pub id: String,
+    /// Its JSON API URL.
+    pub url: String,
+    /// Its store URL, as a process outside the lab directory opens it.
+    pub store_url: String,
+    /// The running process.
+    pub proc: Option<Proc>,
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl SecondSmsr {
+    /// Starts (or restarts) it on its store; waits for its JSON start line.
+    pub fn start(&mut self) {
+        self.generation += 1;
+        let mut p = Proc::spawn(
+            &self.dir,
+            "smsr2",
+            self.generation,
+            &["--json", "smsr", "-c", "smsr2.toml"],
+        );
+        p.wait_json();
+        self.proc = Some(p);
+    }
+
+    /// SIGKILL (no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.kill();
+        }
+    }
+
+    /// The last lines of its logs.
+    pub fn tail(&self, n: usize) -> String {
+        self.proc.as_ref().map(|p| p.tail(n)).unwrap_or_else(|| {
+            format!(
+                "--- smsr2 stderr:\n{}",
+                tail(&self.dir.join("logs/smsr2.err"), n)
+            )
+        })
+    }
+}
+
+impl Lab {
+    /// The lab SM-SR's store URL, as a process outside the lab directory opens it.
+    pub fn smsr_store_url(&self) -> String {
+        match &self.pg {
+            None => format!("sqlite:{}", self.path().join("smsr.db").display()),
+            Some(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}schema={}", self.schemas[0])
+            }
+        }
+    }
+
+    /// The arguments of an `esim mno` call to the server at `url` (see [`Lab::mno_args`]).
+    pub fn mno_args_at(
+        &self,
+        url: &str,
+        requester: &str,
+        call_id: Option<&str>,
+        args: &[&str],
+    ) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--json".into(),
+            "mno".into(),
+            "--url".into(),
+            url.into(),
+            "--token".into(),
+            format!("{requester}-token"),
+            "--requester".into(),
+            requester.into(),
+            "--wait".into(),
+            "180".into(),
+        ];
+        if let Some(id) = call_id {
+            a.extend(["--call-id".to_string(), id.to_string()]);
+        }
+        a.extend(args.iter().map(|s| s.to_string()));
+        a
+    }
+
+    /// `esim --json mno` to the server at `url` (see [`Lab::mno`]).
+    pub fn mno_at(&self, url: &str, requester: &str, call_id: Option<&str>, args: &[&str]) -> Out {
+        let a = self.mno_args_at(url, requester, call_id, args);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.run(&a)
+    }
+
+    /// The lab SM-SR's JSON API URL.
+    pub fn smsr_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.sr_port)
+    }
+
+    /// Adds a second SM-SR ([`SecondSmsr`]) and starts it: writes `pki2/` (the lab's PKI with
+    /// a fresh CERT.SR.ECDSA + key for [`SMSR2_ID`] signed by the lab's CI), `smsr2.toml`
+    /// (operators mno-a, mno-b, `admin` (ADMIN), the lab SM-SR (role SM-SR, token
+    /// `sr1-at-sr2`); peer the lab SM-SR with token `sr2-at-sr1`), and appends to `esim.toml`
+    /// the ES7 peer [`SMSR2_ID`], its operator entry and an `admin` operator; then restarts the
+    /// lab SM-SR (SIGTERM) so that it reads them.
+    pub fn add_second_smsr(&mut self) -> SecondSmsr {
+        use esim_crypto::cert::{CertType, Certificate, KEY_USAGE_SIGNATURE_VERIFICATION};
+        let d = self.path().to_path_buf();
+        let pki2 = d.join("pki2");
+        copy_tree(&d.join("pki"), &pki2);
+        let read =
+            |p: &Path| fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let ci = esim_crypto::pki::CaIdentity {
+            id: read(&d.join("pki/ci/id.txt")).trim().to_string(),
+            key: esim_crypto::ec::KeyPair::from_pem(&read(&d.join("pki/ci/key.pem")))
+                .expect("CI key"),
+            cert: esim_crypto::x509::X509Certificate::from_pem(&read(&d.join("pki/ci/cert.pem")))
+                .expect("CI certificate"),
+        };
+        let model = Certificate::decode(&fs::read(d.join("pki/smsr/cert.gp")).expect("cert.gp"))
+            .expect("CERT.SR.ECDSA");
+        let key = esim_crypto::ec::KeyPair::generate().expect("key pair");
+        let cert = esim_crypto::pki::issue_gp_certificate(
+            &ci,
+            SMSR2_ID.as_bytes(),
+            key.public_key(),
+            CertType::SmSr,
+            &KEY_USAGE_SIGNATURE_VERIFICATION,
+            esim_crypto::x509::ValidityDays {
+                not_before: model.body().effective_date.expect("effective date"),
+                not_after: model.body().expiry_date,
+            },
+        )
+        .expect("issuing CERT.SR.ECDSA of SM-SR2");
+        let gp = cert.encode();
+        fs::write(pki2.join("smsr/cert.gp"), &gp).expect("cert.gp");
+        fs::write(
+            pki2.join("smsr/cert.gp.hex"),
+            format!("{}\n", hex::encode_upper(&gp)),
+        )
+        .expect("cert.gp.hex");
+        fs::write(
+            pki2.join("smsr/key.pem"),
+            key.to_pkcs8_pem().expect("key PEM").as_bytes(),
+        )
+        .expect("key.pem");
+        fs::write(pki2.join("smsr/id.txt"), format!("{SMSR2_ID}\n")).expect("id.txt");
+
+        let (port, scp81) = (free_port(), free_port());
+        let (store, store_url) = match &self.pg {
+            None => (
+                "sqlite:smsr2.db".to_string(),
+                format!("sqlite:{}", d.join("smsr2.db").display()),
+            ),
+            Some(url) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let schema = format!("{}2", self.schemas[0]);
+                self.schemas.push(schema.clone());
+                let u = format!("{url}{sep}schema={schema}");
+                (u.clone(), u)
+            }
+        };
+        let (sr_port, smsc_port) = (self.sr_port, self.smsc_port);
+        fs::write(
+            d.join("smsr2.toml"),
+            format!(
+                r#"pki = "pki2"
+[store]
+smsr = "{store}"
+master_key = "000102030405060708090A0B0C0D0E0F"
+[smsr]
+id = "{SMSR2_ID}"
+api_listen = "127.0.0.1:{port}"
+scp81_listen = "127.0.0.1:{scp81}"
+[[smsr.peers]]
+id = "{SMSR_ID}"
+url = "http://127.0.0.1:{sr_port}"
+token = "sr2-at-sr1"
+[smsr.smsc]
+address = "127.0.0.1:{smsc_port}"
+system_id = "smsr2"
+sms_address = "{SMSR2_SMS_ADDRESS}"
+[[operators]]
+id = "{SMSR_ID}"
+roles = ["SM-SR"]
+token = "sr1-at-sr2"
+[[operators]]
+id = "admin"
+roles = ["ADMIN"]
+token = "admin-token"
+[[operators]]
+id = "mno-a"
+roles = ["MNO"]
+token = "mno-a-token"
+[[operators]]
+id = "mno-b"
+roles = ["MNO"]
+token = "mno-b-token"
+"#
+            ),
+        )
+        .expect("smsr2.toml");
+        let mut toml = fs::read_to_string(d.join("esim.toml")).expect("esim.toml");
+        toml.push_str(&format!(
+            r#"[[smsr.peers]]
+id = "{SMSR2_ID}"
+url = "http://127.0.0.1:{port}"
+token = "sr1-at-sr2"
+[[operators]]
+id = "{SMSR2_ID}"
+roles = ["SM-SR"]
+token = "sr2-at-sr1"
+[[operators]]
+id = "admin"
+roles = ["ADMIN"]
+token = "admin-token"
+"#
+        ));
+        fs::write(d.join("esim.toml"), toml).expect("esim.toml");
+        if let Some(mut p) = self.smsr.take() {
+            p.terminate();
+        }
+        self.start_smsr();
+        let mut sr2 = SecondSmsr {
+            id: SMSR2_ID.to_string(),
+            url: format!("http://127.0.0.1:{port}"),
+            store_url,
+            proc: None,
+            dir: d,
+            generation: 0,
+        };
+        sr2.start();
+        sr2
+    }
+}
+
+/// ES4.GetEIS as `requester` at the SM-SR at `url`: the Profiles it may see, by ISD-P AID
+/// (`None`: Failed). Same view as [`Lab::eis_as`].
+pub fn eis_at(
+    lab: &Lab,
+    url: &str,
+    requester: &str,
+    eid: &str,
+) -> (Out, Option<BTreeMap<String, ProfileView>>) {
+    let o = lab.mno_at(url, requester, None, &["es4", "get-eis", "--eid", eid]);
+    if !o.success() {
+        return (o, None);
+    }
+    let j = o.json();
+    let mut m = BTreeMap::new();
+    for p in j
+        .pointer("/Body/Eis/ProfileInfo")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let state = norm_state(p["State"].as_str().unwrap_or_default());
+        m.insert(
+            p["Isd-p-aid"].as_str().unwrap_or_default().to_uppercase(),
+            ProfileView {
+                iccid: if state == "in-creation" {
+                    String::new()
+                } else {
+                    p["Iccid"].as_str().unwrap_or_default().to_string()
+                },
+                state,
+                fallback: p["FallbackAttribute"].as_bool().unwrap_or(false),
+            },
+        );
+    }
+    (o, Some(m))
+}
