@@ -39,6 +39,9 @@ pub(crate) struct Inner {
     /// Calls waiting for an operation's outcome: a caller who gets the result as `Done` is not
     /// sent it again as a callback (docs/spec-choices.md row 78).
     pub waiting: esim_service::Waiters,
+    /// The previous run's leases released, once, before this instance starts or recovers any
+    /// operation.
+    pub released: tokio::sync::OnceCell<()>,
 }
 
 impl Inner {
@@ -188,6 +191,7 @@ impl Smdp {
                 callbacks,
                 done: tokio::sync::Notify::new(),
                 waiting: esim_service::Waiters::default(),
+                released: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -208,6 +212,7 @@ impl Smdp {
     /// `Failed`), later steps and forwarded functions are resumed. Returns how many were
     /// taken; they run in the background.
     pub async fn recover(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.release_previous_run().await;
         let store = &self.inner.store;
         let expired = store.expired_leases(now, 64).await?;
         let mut n = 0;
@@ -500,6 +505,7 @@ impl FunctionService for Smdp {
         request: AnyRequest,
         wait: Duration,
     ) -> Result<CallOutcome, ServiceError> {
+        self.release_previous_run().await;
         let function = request.function();
         let is_op = OPERATIONS.contains(&function);
         if !is_op && !DIRECT.contains(&function) {
@@ -665,21 +671,32 @@ pub async fn run(
 }
 
 impl Smdp {
+    /// A stable replica name (see `SmdpConfig::holder`): what the previous incarnation held is
+    /// recovered at once instead of after its lease. Runs once, before this instance starts or
+    /// recovers any operation, so it never takes a lease from under one of its own running
+    /// operations (which recovery would then roll back).
+    async fn release_previous_run(&self) {
+        let inner = &self.inner;
+        inner
+            .released
+            .get_or_init(|| async {
+                match inner
+                    .store
+                    .release_leases(&inner.config.holder, esim_service::now())
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "recovering the operations of the previous run"),
+                    Err(e) => tracing::warn!("releasing the previous run's leases: {e}"),
+                }
+            })
+            .await;
+    }
+
     /// The recovery loop of [`run`] on this instance.
     pub async fn run_recovery(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        // A stable replica name (see `SmdpConfig::holder`): what the previous incarnation held
-        // is recovered at once instead of after its lease.
-        match self
-            .inner
-            .store
-            .release_leases(&self.inner.config.holder, esim_service::now())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "recovering the operations of the previous run"),
-            Err(e) => tracing::warn!("releasing the previous run's leases: {e}"),
-        }
+        self.release_previous_run().await;
         loop {
             if let Err(e) = self.recover(esim_service::now()).await {
                 tracing::warn!("recovery pass: {e}");

@@ -216,6 +216,9 @@ pub(crate) struct Inner {
     /// Calls waiting for an operation's outcome in [`Smsr::wait_outcome`]: a caller who gets the
     /// result as `Done` is not sent it again as a callback.
     waiting: esim_service::Waiters,
+    /// The previous run's leases (same stable holder) released, once, before this instance
+    /// starts or resumes any operation (never under one of its own running operations).
+    released: tokio::sync::OnceCell<()>,
     running: Mutex<HashSet<OperationId>>,
     eid_locks: Mutex<HashMap<Eid, Arc<tokio::sync::Mutex<()>>>>,
     tasks: Mutex<JoinSet<()>>,
@@ -289,6 +292,7 @@ impl Smsr {
                 holder,
                 done: tokio::sync::Notify::new(),
                 waiting: esim_service::Waiters::default(),
+                released: tokio::sync::OnceCell::new(),
                 running: Mutex::new(HashSet::new()),
                 eid_locks: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(JoinSet::new()),
@@ -321,11 +325,33 @@ impl Smsr {
         &self.inner.config
     }
 
+    /// With a stable holder (`SmsrConfig::holder`): releases the leases the previous run of this
+    /// replica held, so its operations resume at once instead of after the lease. Runs once, and
+    /// before this instance creates or resumes any operation, so it never takes a lease from
+    /// under one of its own running operations.
+    async fn release_previous_run(&self) {
+        let inner = &self.inner;
+        inner
+            .released
+            .get_or_init(|| async {
+                if inner.config.holder.is_none() {
+                    return;
+                }
+                match inner.store.release_leases(&inner.holder, now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "resuming the operations of the previous run"),
+                    Err(e) => tracing::warn!(error = %e, "releasing the previous run's leases"),
+                }
+            })
+            .await;
+    }
+
     /// Claims the SM-SR's operations whose lease ran out (their holder died or lost the store)
     /// and continues them in the background from their last saved step. Operations of other
     /// services sharing the store (kind not starting with [`KIND_PREFIX`]) are left alone.
     /// Returns how many were started.
     pub async fn resume_once(&self) -> Result<usize, ServiceError> {
+        self.release_previous_run().await;
         let inner = &self.inner;
         let t = now();
         let until = t.plus_ms(inner.config.lease_ms);
@@ -354,18 +380,7 @@ impl Smsr {
     /// Runs the resumer until `shutdown` completes (see [`run`]).
     pub async fn run_until(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
-        if self.inner.config.holder.is_some() {
-            match self
-                .inner
-                .store
-                .release_leases(&self.inner.holder, now())
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(n, "resuming the operations of the previous run"),
-                Err(e) => tracing::warn!(error = %e, "releasing the previous run's leases"),
-            }
-        }
+        self.release_previous_run().await;
         loop {
             if let Err(e) = self.resume_once().await {
                 tracing::warn!(error = %e, "resuming operations");
@@ -501,6 +516,7 @@ impl FunctionService for Smsr {
         request: AnyRequest,
         wait: Duration,
     ) -> Result<CallOutcome, ServiceError> {
+        self.release_previous_run().await;
         let inner = &self.inner;
         let function = request.function();
         if !SERVED.contains(&function) {

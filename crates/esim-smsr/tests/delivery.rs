@@ -899,6 +899,34 @@ async fn same_operation_and_step_share_one_command() {
     lab.stop_device().await;
 }
 
+/// An operation resumed after its step's command was answered (the SM-SR died between the PoR
+/// and saving the step) gets the stored answer from a new delivery: the command is not sent to
+/// the card again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_step_is_answered_from_the_store_not_sent_again() {
+    let mut lab = Lab::new(false).await;
+    lab.start_device().await;
+    let d = lab.start_delivery().await;
+    let op = OperationId::random().unwrap();
+    let first = execute(&d, &op, get_status_job("status"), in_minutes(10)).await;
+    assert_bootstrap_listed(&first);
+    lab.stop_delivery().await;
+    let d = lab.start_delivery().await;
+    let again = execute(&d, &op, get_status_job("status"), in_minutes(10)).await;
+    assert_eq!(again, first, "the stored answer");
+    let mine: Vec<_> = lab
+        .commands()
+        .await
+        .into_iter()
+        .filter(|c| c.operation_id.as_ref() == Some(&op))
+        .collect();
+    assert_eq!(mine.len(), 1, "no second command: {mine:?}");
+    assert_eq!(mine[0].status, CommandStatus::Done);
+    assert_eq!(mine[0].attempts, 1, "sent once");
+    lab.stop_delivery().await;
+    lab.stop_device().await;
+}
+
 /// Jobs that cannot be sent are refused before anything is queued: bad hex, an eUICC without
 /// ISD-R keyset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2153,3 +2153,65 @@ async fn enable_whose_answer_was_lost_completes_after_a_restart() {
     assert_eq!(e.exec.runs("enable-check"), 1);
     assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
 }
+
+/// A replica with a stable name releases its previous run's leases before it starts anything,
+/// never under an operation it is running itself: an operation started through the API before
+/// the resumer loop comes up keeps its lease and is not run a second time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_never_releases_its_own_running_operations() {
+    let e = env(memory()).await;
+    let (pa, a) = package_with(ICCID_A, 0);
+    e.download(0x11, pa, &a, "mno1", json!({})).await;
+    let mut c = config(30_000);
+    c.holder = Some("replica-1".into());
+    let smsr =
+        Arc::new(Smsr::new(c, e.store.clone(), sealer(), e.exec.clone(), e.cb.clone()).unwrap());
+    // The card never answers the enable while this test looks.
+    *e.exec.hang_after.lock().unwrap() = Some("enable".into());
+    let who = mno1();
+    let fcid = format!("{}-own-lease", e.eid.as_str());
+    let o = smsr
+        .call(
+            &who,
+            request(Function::Es4EnableProfile, &who, &fcid, e.eid_iccid(&a)),
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap();
+    let CallOutcome::Pending { operation_id, .. } = o else {
+        panic!("expected Pending, got {o:?}")
+    };
+    // The resumer starts only now (as when the API is served before the loop runs).
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let s2 = smsr.clone();
+    let runner = tokio::spawn(async move {
+        s2.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let op = e.store.get_operation(&operation_id).await.unwrap();
+    assert!(
+        !op.status.is_terminal(),
+        "not run again and finished: {op:?}"
+    );
+    assert_eq!(
+        op.lease.as_ref().map(|l| l.holder.as_str()),
+        Some("replica-1"),
+        "the lease stays with the running operation"
+    );
+    assert!(op.lease.is_some_and(|l| l.until > esim_service::now()));
+    assert!(matches!(
+        smsr.outcome(&who, &operation_id, Duration::from_millis(10))
+            .await
+            .unwrap(),
+        CallOutcome::Pending { .. }
+    ));
+    tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .unwrap()
+        .unwrap();
+    *e.exec.hang_after.lock().unwrap() = None;
+}

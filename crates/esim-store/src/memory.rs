@@ -802,6 +802,18 @@ impl QueueStore for MemoryStore {
         v.sort_by_key(|c| c.seq);
         Ok(v)
     }
+
+    async fn operation_commands(&self, operation: &OperationId) -> StoreResult<Vec<QueuedCommand>> {
+        let s = self.lock()?;
+        let mut v: Vec<_> = s
+            .commands
+            .values()
+            .filter(|c| c.operation_id.as_ref() == Some(operation))
+            .cloned()
+            .collect();
+        v.sort_by_key(|c| c.id);
+        Ok(v)
+    }
 }
 
 #[async_trait]

@@ -1044,6 +1044,15 @@ macro_rules! sql_backend {
                         .map_err(backend)?;
                     rows.iter().map(cmd_from).collect()
                 }
+
+                async fn operation_commands(&self, operation: &OperationId) -> StoreResult<Vec<QueuedCommand>> {
+                    let rows = sqlx::query("SELECT * FROM commands WHERE operation_id = $1 ORDER BY id")
+                        .bind(operation.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    rows.iter().map(cmd_from).collect()
+                }
             }
 
             #[async_trait]

@@ -217,6 +217,8 @@ pub trait QueueStore: Send + Sync {
     async fn get_command(&self, id: i64) -> StoreResult<QueuedCommand>;
     /// Non-terminal commands of an eUICC in queue order.
     async fn pending_commands(&self, eid: &Eid) -> StoreResult<Vec<QueuedCommand>>;
+    /// Every command of `operation`, finished or not, in the order they were queued.
+    async fn operation_commands(&self, operation: &OperationId) -> StoreResult<Vec<QueuedCommand>>;
     /// Ends the leases `holder` holds on in-flight commands (they expire at `now`; the next
     /// claim sends them again) and returns how many. See [`OperationStore::release_leases`].
     async fn release_command_leases(&self, holder: &str, now: Timestamp) -> StoreResult<u64>;

@@ -1092,6 +1092,50 @@ mod cases {
         assert_eq!(s.get_eis(&e).await.expect("get").smsr_id, "SMSR-1");
     }
 
+    pub async fn operation_commands(b: &Backend) {
+        let s = &b.store;
+        let (e1, e2) = (eid(11), eid(12));
+        let (a, other) = (
+            OperationId::random().expect("id"),
+            OperationId::random().expect("id"),
+        );
+        let of = |e: &Eid, op: &OperationId, p: &[u8]| NewCommand {
+            operation_id: Some(op.clone()),
+            ..cmd(e, p, 100, None)
+        };
+        let a1 = s.enqueue(&of(&e1, &a, b"a1")).await.expect("q");
+        let b1 = s.enqueue(&of(&e1, &other, b"b1")).await.expect("q");
+        s.enqueue(&cmd(&e1, b"none", 100, None)).await.expect("q");
+        let a2 = s.enqueue(&of(&e2, &a, b"a2")).await.expect("q");
+        // a1 is sent and answered: still found, with its answer.
+        let h = s
+            .claim_next(&e1, "w1", t(200), t(1200))
+            .await
+            .expect("c")
+            .expect("head");
+        assert_eq!(h.id, a1.id);
+        s.ack(a1.id, "w1", Some(b"answer")).await.expect("ack");
+        let got = s.operation_commands(&a).await.expect("op");
+        assert_eq!(
+            got.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![a1.id, a2.id]
+        );
+        assert_eq!(got[0].status, CommandStatus::Done);
+        assert_eq!(got[0].result.as_deref(), Some(&b"answer"[..]));
+        assert_eq!(got[1].status, CommandStatus::Pending);
+        assert_eq!(
+            s.operation_commands(&other)
+                .await
+                .expect("op")
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
+            vec![b1.id]
+        );
+        let unknown = OperationId::random().expect("id");
+        assert!(s.operation_commands(&unknown).await.expect("op").is_empty());
+    }
+
     pub async fn queue(b: &Backend) {
         let s = &b.store;
         let (e1, e2) = (eid(1), eid(2));
@@ -1799,6 +1843,7 @@ all_backends!(
     operation_claims,
     version_conflict,
     queue,
+    operation_commands,
     queue_concurrent_order,
     inventory,
     token_keys,

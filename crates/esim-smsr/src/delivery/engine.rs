@@ -1346,14 +1346,16 @@ impl Es5Executor for Delivery {
         if !keysets.iter().any(|k| k.kind == KeysetKind::Scp80) {
             return Err(DeliveryError::NoKeyset(eid.clone()));
         }
-        let pending = inner.store.pending_commands(eid).await?;
-        let existing = pending.iter().find(|c| {
-            c.operation_id.as_ref() == Some(operation)
-                && envelope_of(c).is_some_and(|e| e.step == job.step)
-        });
+        // The command of this operation's step, queued or finished (docs/spec-choices.md row
+        // 73): an operation resumed after a restart gets the card's stored answer instead of
+        // sending the command to the card a second time.
+        let commands = inner.store.operation_commands(operation).await?;
+        let existing = commands
+            .iter()
+            .rfind(|c| &c.eid == eid && envelope_of(c).is_some_and(|e| e.step == job.step));
         let id = match existing {
             Some(c) => {
-                tracing::debug!(%eid, id = c.id, step = %job.step, "ES5: attaching to the queued command");
+                tracing::debug!(%eid, id = c.id, step = %job.step, status = %c.status, "ES5: attaching to the command of this step");
                 c.id
             }
             None => {
