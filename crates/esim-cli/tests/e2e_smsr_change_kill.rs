@@ -1,26 +1,34 @@
 //! End-to-end: an SM-SR change (SGP.02 §3.8, digest §3.6; docs/spec-choices.md rows 75, 79)
 //! between two real `esim smsr` processes, with SM-SR1 (the lab's, the eUICCs' current SM-SR)
 //! or SM-SR2 (a second process with its own store, CERT.SR.ECDSA from the same CI, SMS address
-//! `SMSR2`, ES7 links both ways) SIGKILLed at a seeded random moment of the change and
+//! `SMSR2`, ES7 links both ways; `Lab::add_second_smsr`) SIGKILLed during the change and
 //! restarted on its store.
 //!
 //! Each run takes a fresh eUICC (bootstrap Profile of mno-a, registered at SM-SR1):
 //! `ES4.PrepareSMSRChange` at SM-SR2, then `ES4.SMSRChange` at SM-SR1 by mno-a in the
-//! background; the victim is killed at a seeded fraction of the kill window later and restarted
-//! (run 0 kills nothing and measures the window: how long its uninterrupted `esim mno` call
-//! took, so the kills land across the whole change); the
-//! operator repeats the call with the same FunctionCallIdentifier until it gets a final answer,
-//! and after a Failed/Expired one tries again (new PrepareSMSRChange, new call) up to twice,
-//! as an operator would. Then, the invariant of the issue: exactly one of the two stores holds
-//! the EIS (unlocked), the other SM-SR refuses the EID (ES4.GetEIS as ADMIN and as mno-a);
-//! ES4.AuditEIS through the manager succeeds, its EIS equals the card's GET STATUS and
-//! card.json, and the card's ISD-R holds every keyset the manager has.
+//! background, then the kill and the restart. When:
+//! - `e2e_smsr_change_kill_*`: at a seeded fraction of the kill window after the call, the
+//!   victim by a seeded coin. Run 0 kills nothing and measures the window (how long its
+//!   uninterrupted `esim mno` call took), so the kills land across the whole change.
+//! - `e2e_smsr_change_kill_at_each_step_*`: each step of the change ([`STEPS`]: the four ECKA
+//!   relays answered by SM-SR1, SM-SR2's notifications, SM-SR2's HandoverEUICC answer, as
+//!   their log lines appear) × each victim, a seeded 0–10 ms after the step.
 //!
-//! Knobs: `ESIM_E2E_SEED` (printed; reproduces the schedule), `ESIM_E2E_KILL_RUNS` (default 16 on SQLite, 8 on PostgreSQL),
-//! `ESIM_E2E_KILL_VICTIM` (`smsr1`, `smsr2`; default: seeded coin),
-//! `ESIM_E2E_CHANGE_WINDOW_MS` (default: measured by run 0), `ESIM_E2E_KEEP` (keep the lab
-//! and its logs).
-//! Every run is checked; the violations of all runs are reported together, with the seed.
+//! The operator repeats the call with the same FunctionCallIdentifier until it gets a final
+//! answer, and after a Failed/Expired one tries again (new PrepareSMSRChange, new call) up to
+//! twice, as an operator would. After every final answer: exactly one store holds the EIS,
+//! unlocked, and it moved iff the answer is Executed. At the end, the invariant of the issue:
+//! exactly one of the two stores holds the EIS (unlocked, naming its holder), the other SM-SR
+//! refuses the EID (ES4.GetEIS as ADMIN and as mno-a, ES4.AuditEIS); ES4.AuditEIS through the
+//! manager succeeds, its EIS equals the card's GET STATUS and card.json, and the card's ISD-R
+//! holds every SCP80/SCP81 keyset the manager has.
+//!
+//! Knobs: `ESIM_E2E_SEED` (printed; reproduces the schedule), `ESIM_E2E_KILL_RUNS` (timed
+//! tests; default 16 on SQLite, 8 on PostgreSQL), `ESIM_E2E_KILL_VICTIM` (`smsr1`, `smsr2`;
+//! timed tests; default: seeded coin), `ESIM_E2E_CHANGE_WINDOW_MS` (default: measured by run
+//! 0), `ESIM_E2E_KEEP` (keep the lab and its logs). PostgreSQL variants need
+//! `ESIM_TEST_PG_URL` (else SKIP). Every run is checked; the violations of all runs are
+//! reported together, with the seed.
 
 mod e2e;
 
@@ -56,6 +64,113 @@ fn is_final(status: &str) -> bool {
         status,
         "Executed-Success" | "Executed-WithWarning" | "Failed" | "Expired"
     )
+}
+
+/// Whose log shows a step of the change.
+#[derive(Debug, Clone, Copy)]
+enum LogOf {
+    /// SM-SR1 (`logs/smsr.err`).
+    Smsr1,
+    /// SM-SR2 (`logs/smsr2.err`).
+    Smsr2,
+}
+
+/// A step of the change as seen in a log: the `nth` line containing `needle` since the run
+/// began (the servers' access-log lines are written once the call was answered).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    name: &'static str,
+    log: LogOf,
+    needle: &'static str,
+    nth: usize,
+}
+
+/// The steps of an SM-SR change, in order (smsr_change.rs module doc): SM-SR1 answered
+/// SM-SR2's relays (each one ECKA exchange with the card), SM-SR2 notified (after its commit
+/// point, registration and the DELETEs of SM-SR1's keysets), SM-SR2 answered HandoverEUICC
+/// (SM-SR1 then deletes its copy).
+const STEPS: [Step; 6] = [
+    Step {
+        name: "SCP80 AuthenticateSMSR relayed",
+        log: LogOf::Smsr1,
+        needle: "function=ES7.AuthenticateSMSR",
+        nth: 1,
+    },
+    Step {
+        name: "SCP80 CreateAdditionalKeySet relayed",
+        log: LogOf::Smsr1,
+        needle: "function=ES7.CreateAdditionalKeySet",
+        nth: 1,
+    },
+    Step {
+        name: "SCP81 AuthenticateSMSR relayed",
+        log: LogOf::Smsr1,
+        needle: "function=ES7.AuthenticateSMSR",
+        nth: 2,
+    },
+    Step {
+        name: "SCP81 CreateAdditionalKeySet relayed (commit point next)",
+        log: LogOf::Smsr1,
+        needle: "function=ES7.CreateAdditionalKeySet",
+        nth: 2,
+    },
+    Step {
+        name: "SM-SR2 sent its change notifications",
+        log: LogOf::Smsr2,
+        needle: "callback for a party with no endpoint dropped",
+        nth: 1,
+    },
+    Step {
+        name: "SM-SR2 answered HandoverEUICC",
+        log: LogOf::Smsr2,
+        needle: "function=ES7.HandoverEUICC",
+        nth: 1,
+    },
+];
+
+/// When a run kills.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// No kill (run 0: measures the window).
+    Never,
+    /// This long after the `SMSRChange` call started.
+    After(Duration),
+    /// This long after the step showed in its log.
+    AtStep(Step, Duration),
+}
+
+/// How a test schedules its kills.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// A seeded fraction of the measured (or given) window, victim by a seeded coin.
+    Timed,
+    /// Every step of [`STEPS`] × both victims, a seeded 0–10 ms after the step.
+    Steps,
+}
+
+/// Length of a file (0 when missing).
+fn len_of(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Waits until `step` showed in its log after `from` (bounded: `false` when the change
+/// answered first or after 60 s).
+fn wait_step(path: &std::path::Path, from: u64, step: &Step, client: &mut Proc) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read(path).unwrap_or_default();
+        let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+        if text.matches(step.needle).count() >= step.nth {
+            return true;
+        }
+        let answered = std::fs::read_to_string(&client.stdout)
+            .unwrap_or_default()
+            .contains("FunctionExecutionStatus");
+        if answered || Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
 }
 
 /// `Status` with `Subject/Reason` when there is one.
@@ -171,11 +286,14 @@ fn prepare(lab: &Lab, sr2: &SecondSmsr, ctx: &str, eid: &str) {
 }
 
 #[allow(clippy::too_many_lines)]
-fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
+fn smsr_change_kill(tag: &str, backend: Backend, mode: Mode, default_runs: u64) {
     let seed = seed();
     println!("{tag}: seed {seed} (ESIM_E2E_SEED={seed} reproduces the schedule)");
     let mut rng = Rng::new(seed);
-    let runs = env_num("ESIM_E2E_KILL_RUNS", default_runs) as usize;
+    let runs = match mode {
+        Mode::Timed => env_num("ESIM_E2E_KILL_RUNS", default_runs) as usize,
+        Mode::Steps => STEPS.len() * 2,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -192,12 +310,31 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
         let eid = lab.eids[run].clone();
         let coin = rng.below(2) == 0;
         let frac = rng.below(1001);
-        let kill = (run > 0).then(|| match std::env::var("ESIM_E2E_KILL_VICTIM").as_deref() {
-            Ok("smsr1") => true,
-            Ok("smsr2") => false,
-            _ => coin,
-        });
-        let delay = Duration::from_millis(window * frac / 1000);
+        let extra = Duration::from_millis(rng.below(11));
+        let (kill, when, at) = match mode {
+            _ if run == 0 => (None, When::Never, String::new()),
+            Mode::Timed => {
+                let d = Duration::from_millis(window * frac / 1000);
+                let victim = match std::env::var("ESIM_E2E_KILL_VICTIM").as_deref() {
+                    Ok("smsr1") => true,
+                    Ok("smsr2") => false,
+                    _ => coin,
+                };
+                (
+                    Some(victim),
+                    When::After(d),
+                    format!(" after {d:?} ({frac}/1000 of {window} ms)"),
+                )
+            }
+            Mode::Steps => {
+                let step = STEPS[(run - 1) / 2];
+                (
+                    Some((run - 1) % 2 == 0),
+                    When::AtStep(step, extra),
+                    format!(" {extra:?} after step '{}'", step.name),
+                )
+            }
+        };
         let victim = match kill {
             None => "nothing",
             Some(true) => "SM-SR1",
@@ -205,7 +342,7 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
         };
         let call_id = format!("{seed:016X}{:016X}", run as u64);
         let ctx = format!(
-            "{tag} run {run} (seed {seed}): kill {victim} after {delay:?} ({frac}/1000 of {window} ms), SMSRChange call {call_id}, eid {eid}"
+            "{tag} run {run} (seed {seed}): kill {victim}{at}, SMSRChange call {call_id}, eid {eid}"
         );
         println!("{ctx}");
         let t0 = Instant::now();
@@ -220,17 +357,31 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
             &["call", "ES4.SMSRChange", &body],
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let t_change = Instant::now();
-        let mut client = Proc::spawn(lab.path(), &format!("change-{run}"), 0, &args);
-        let mut answered_before_kill = false;
-        // Where the restarted victim's log starts (what it resumed tells when it was killed).
+        // Where the logs stand (steps are counted from here; what the restarted victim resumed
+        // tells when it was killed).
         let (lab_log1, log2) = (
             lab.path().join("logs/smsr.err"),
             lab.path().join("logs/smsr2.err"),
         );
+        let (from1, from2) = (len_of(&lab_log1), len_of(&log2));
+        let t_change = Instant::now();
+        let mut client = Proc::spawn(lab.path(), &format!("change-{run}"), 0, &args);
+        let mut answered_before_kill = false;
+        let mut step_reached = None;
         let mut log_from = 0;
         if let Some(kill1) = kill {
-            std::thread::sleep(delay);
+            match when {
+                When::After(d) => std::thread::sleep(d),
+                When::AtStep(step, extra) => {
+                    let (path, from) = match step.log {
+                        LogOf::Smsr1 => (&lab_log1, from1),
+                        LogOf::Smsr2 => (&log2, from2),
+                    };
+                    step_reached = Some(wait_step(path, from, &step, &mut client));
+                    std::thread::sleep(extra);
+                }
+                When::Never => {}
+            }
             answered_before_kill = std::fs::read_to_string(&client.stdout)
                 .unwrap_or_default()
                 .contains("FunctionExecutionStatus");
@@ -238,11 +389,11 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
                 if let Some(p) = lab.smsr.as_mut() {
                     p.kill();
                 }
-                log_from = std::fs::metadata(&lab_log1).map(|m| m.len()).unwrap_or(0);
-                lab.start_smsr();
+                log_from = len_of(&lab_log1);
+                lab.restart_smsr();
             } else {
                 sr2.kill();
-                log_from = std::fs::metadata(&log2).map(|m| m.len()).unwrap_or(0);
+                log_from = len_of(&log2);
                 sr2.start();
             }
         }
@@ -401,7 +552,12 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
         }
         println!("  run done after {:?}", t0.elapsed());
         summary.push(format!(
-            "run {run}: kill {victim} at {delay:?}{}{} -> answers {answers:?}, manager {who}",
+            "run {run}: kill {victim}{at}{}{}{} -> answers {answers:?}, manager {who}",
+            if step_reached == Some(false) {
+                " (step not seen)"
+            } else {
+                ""
+            },
             if answered_before_kill {
                 " (after the answer)"
             } else {
@@ -423,7 +579,12 @@ fn smsr_change_kill(tag: &str, backend: Backend, default_runs: u64) {
 
 #[test]
 fn e2e_smsr_change_kill_sqlite() {
-    smsr_change_kill("chg-kill-sqlite", Backend::Sqlite, 16);
+    smsr_change_kill("chg-kill-sqlite", Backend::Sqlite, Mode::Timed, 16);
+}
+
+#[test]
+fn e2e_smsr_change_kill_at_each_step_sqlite() {
+    smsr_change_kill("chg-step-sqlite", Backend::Sqlite, Mode::Steps, 0);
 }
 
 #[test]
@@ -431,5 +592,13 @@ fn e2e_smsr_change_kill_postgres() {
     let Some(url) = e2e::pg_url_or_skip("e2e_smsr_change_kill_postgres") else {
         return;
     };
-    smsr_change_kill("chg-kill-pg", Backend::Pg(url), 8);
+    smsr_change_kill("chg-kill-pg", Backend::Pg(url), Mode::Timed, 8);
+}
+
+#[test]
+fn e2e_smsr_change_kill_at_each_step_postgres() {
+    let Some(url) = e2e::pg_url_or_skip("e2e_smsr_change_kill_at_each_step_postgres") else {
+        return;
+    };
+    smsr_change_kill("chg-step-pg", Backend::Pg(url), Mode::Steps, 0);
 }

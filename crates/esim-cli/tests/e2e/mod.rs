@@ -1074,6 +1074,38 @@ pub const SMSR2_ID: &str = "smsr2.esim-rsp.test";
 /// Its SMS address (source of its MT SMS; the card's PoRs come back to it).
 pub const SMSR2_SMS_ADDRESS: &str = "SMSR2";
 
+/// A free loopback port below the kernel's ephemeral range (`ip_local_port_range`), so that
+/// no outgoing connection (of any process) can take it as its source port while the server
+/// that listens on it is down between a SIGKILL and its restart. Falls back to [`free_port`].
+pub fn free_port_outside_ephemeral() -> u16 {
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low <= 12_000 {
+        return free_port();
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut rng = Rng::new(t ^ u64::from(std::process::id()));
+    let span = u64::from(low - 1 - 10_000);
+    for _ in 0..200 {
+        let port = 10_000 + u16::try_from(rng.below(span)).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
+}
+
+/// Whether a start failed because its listen address was taken (see
+/// [`free_port_outside_ephemeral`]): the log says so.
+fn address_in_use(log: &str) -> bool {
+    log.contains("Address already in use") || log.contains("os error 98")
+}
+
 /// Copies a directory tree (test helper, panics on I/O errors).
 pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
@@ -1140,7 +1172,65 @@ impl SecondSmsr {
     }
 }
 
+impl Proc {
+    /// [`Proc::wait_json`] that returns the logs instead of panicking when the process exits
+    /// before printing its addresses.
+    pub fn try_wait_json(&mut self) -> Result<Value, String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let text = fs::read_to_string(&self.stdout).unwrap_or_default();
+            if let Some(Ok(v)) = serde_json::Deserializer::from_str(&text)
+                .into_iter::<Value>()
+                .next()
+            {
+                return Ok(v);
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                return Err(format!(
+                    "{} exited ({st}) before printing its addresses:\n{}",
+                    self.name,
+                    self.tail(40)
+                ));
+            }
+            if Instant::now() > deadline {
+                panic!("{} printed no addresses:\n{}", self.name, self.tail(40));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Lab {
+    /// Restarts the SM-SR after a SIGKILL ([`Lab::start_smsr`]); a start that failed only
+    /// because its (ephemeral-range) port was taken meanwhile by some outgoing connection's
+    /// source port is tried again (at most 50 times, 200 ms apart). Any other failure panics.
+    pub fn restart_smsr(&mut self) {
+        for _ in 0..50 {
+            let g = self.next_gen();
+            let mut p = Proc::spawn_env(
+                self.path(),
+                "smsr",
+                g,
+                &["--json", "smsr", "-c", "esim.toml"],
+                &self.env,
+            );
+            match p.try_wait_json() {
+                Ok(_) => {
+                    self.smsr = Some(p);
+                    return;
+                }
+                Err(e) if address_in_use(&e) => {
+                    println!("  (SM-SR restart: its port is taken, trying again)");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("the SM-SR's port stayed taken\n{}", self.logs());
+    }
+
     /// The lab SM-SR's store URL, as a process outside the lab directory opens it.
     pub fn smsr_store_url(&self) -> String {
         match &self.pg {
@@ -1240,7 +1330,7 @@ impl Lab {
         .expect("key.pem");
         fs::write(pki2.join("smsr/id.txt"), format!("{SMSR2_ID}\n")).expect("id.txt");
 
-        let (port, scp81) = (free_port(), free_port());
+        let (port, scp81) = (free_port_outside_ephemeral(), free_port_outside_ephemeral());
         let (store, store_url) = match &self.pg {
             None => (
                 "sqlite:smsr2.db".to_string(),
