@@ -432,8 +432,15 @@ impl Lab {
             .tempdir()
             .expect("tempdir");
         let d = dir.path();
-        let (smsc_port, sr_port, scp81_port, dp_port) =
-            (free_port(), free_port(), free_port(), free_port());
+        // Below the ephemeral range: a server killed and restarted gets its port back.
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 4 {
+            let p = free_port_outside_ephemeral();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let (smsc_port, sr_port, scp81_port, dp_port) = (ports[0], ports[1], ports[2], ports[3]);
         let unique = format!(
             "e2e_{}_{}_{}",
             tag.replace('-', "_"),
