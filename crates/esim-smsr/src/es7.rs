@@ -211,8 +211,12 @@ pub(crate) async fn create_keyset(run: &mut Run, b: &CreateAdditionalKeySetReque
 pub(crate) enum PeerErr {
     /// The peer answered with this status (failed or expired).
     Status(FunctionExecutionStatus),
-    /// No SGP.02 answer (transport, refusal, time-out).
+    /// No SGP.02 answer (transport, time-out, a server error): the peer may have run it.
     Transport(String),
+    /// Refused before it ran: no ES7 link configured here, or the peer's binding refused the
+    /// call (HTTP 400, 401, 403, 404, 413: bad request, authentication, role, not served,
+    /// size). A repeat would be refused the same way.
+    Refused(String),
 }
 
 /// Calls `request` at the peer SM-SR `peer` (a [`esim_service::FunctionClient`] registered
@@ -229,12 +233,17 @@ pub(crate) async fn call_peer(
         .unwrap_or_else(|e| e.into_inner())
         .get(peer)
         .cloned()
-        .ok_or_else(|| PeerErr::Transport(format!("no ES7 link to the SM-SR {peer:?}")))?;
+        .ok_or_else(|| PeerErr::Refused(format!("no ES7 link to the SM-SR {peer:?}")))?;
     let name = request.function().name();
-    let json = client
-        .call(&request, limit)
-        .await
-        .map_err(|e| PeerErr::Transport(format!("ES7.{name}: {e}")))?;
+    let json = client.call(&request, limit).await.map_err(|e| match e {
+        // 409 (the call identifier used with another body) is not here: the first call may
+        // have run.
+        esim_service::ClientError::Refused {
+            status: 400 | 401 | 403 | 404 | 413,
+            ..
+        } => PeerErr::Refused(format!("ES7.{name}: {e}")),
+        e => PeerErr::Transport(format!("ES7.{name}: {e}")),
+    })?;
     let status = esim_service::status_of(&json)
         .ok_or_else(|| PeerErr::Transport(format!("ES7.{name}: no FunctionExecutionStatus")))?;
     if !status.is_executed() {

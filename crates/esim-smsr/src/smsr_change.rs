@@ -433,6 +433,18 @@ async fn handover_answer(
         {
             Ok((status, _)) => return Ok(Ok(status)),
             Err(PeerErr::Status(s)) => return Ok(Err(s)),
+            // Refused before it ran (no link, credentials, role): SM-SR2 did not and will not
+            // take the eUICC over with this request, so SM-SR1 unlocks instead of asking again
+            // forever (docs/spec-choices.md row 83).
+            Err(PeerErr::Refused(m)) => {
+                tracing::warn!(%eid, target, error = %m, "HandoverEUICC refused before it ran");
+                return Ok(Err(FunctionExecutionStatus::failed_for(
+                    subject::SM_SR,
+                    reason::NOT_ALLOWED,
+                    target,
+                    &format!("the target SM-SR refused the hand-over: {m}"),
+                )));
+            }
             Err(PeerErr::Transport(m)) => {
                 tracing::warn!(%eid, target, error = %m, "HandoverEUICC without an answer; sending it again");
                 tokio::time::sleep(pause).await;
@@ -550,6 +562,12 @@ async fn establish(
         PeerErr::Transport(m) => failed(
             subject::SM_SR,
             reason::INACCESSIBLE,
+            peer,
+            &format!("{what}: {m}"),
+        ),
+        PeerErr::Refused(m) => failed(
+            subject::SM_SR,
+            reason::NOT_ALLOWED,
             peer,
             &format!("{what}: {m}"),
         ),

@@ -317,6 +317,9 @@ enum Fault {
     LoseHandoverAnswer,
     /// One byte of the card's receipt is changed on its way back to SM-SR2.
     TamperReceipt,
+    /// SM-SR2's binding refuses every HandoverEUICC before running it (wrong ES7 credentials:
+    /// HTTP 401).
+    RefuseHandover,
 }
 
 #[derive(Debug)]
@@ -365,6 +368,14 @@ impl FunctionClient for Link {
             )
             .await;
             self.probed.lock().unwrap().extend([a, c]);
+        }
+        if *self.fault.lock().unwrap() == Fault::RefuseHandover
+            && request.function() == Function::Es7HandoverEuicc
+        {
+            return Err(ClientError::Refused {
+                status: 401,
+                message: "unknown token".into(),
+            });
         }
         let mut v = self.inner.call(request, limit).await?;
         let mut fault = self.fault.lock().unwrap();
@@ -953,6 +964,25 @@ async fn change_without_preparation_is_refused_and_unlocks() {
     assert_eq!(status(&r), Status::Failed, "{r}");
     assert_eq!(codes(&r), ("8.1.1".into(), "1.2".into()));
     assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert_eq!(e.kvns80(), vec![0x01]);
+    assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+}
+
+/// SM-SR2 refuses the hand-over before running it (ES7 credentials wrong): SM-SR1 does not ask
+/// again forever with the eUICC locked; it unlocks and answers Failed (docs/spec-choices.md
+/// row 83), and the eUICC stays managed by SM-SR1.
+#[tokio::test]
+async fn handover_refused_before_it_ran_unlocks_at_once() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    *e.to_two.fault.lock().unwrap() = Fault::RefuseHandover;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = tokio::time::timeout(Duration::from_secs(20), e.change())
+        .await
+        .expect("answered, not retried forever");
+    assert_eq!(status(&r), Status::Failed, "{r}");
+    assert_eq!(codes(&r), ("8.7".into(), "1.2".into()), "{r}");
+    assert_eq!(e.one.store.get_eis(&e.eid).await.unwrap().locked_by, None);
+    assert!(e.two.store.get_eis(&e.eid).await.is_err());
     assert_eq!(e.kvns80(), vec![0x01]);
     assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
 }
