@@ -373,6 +373,21 @@ fn codes(v: &Value) -> (String, String) {
     (d.subject_code, d.reason_code)
 }
 
+/// Runs `smsr`'s resumer until `operation` is done; its response.
+async fn resumed(smsr: &Smsr, who: &Caller, operation: &OperationId, what: &str) -> Value {
+    for _ in 0..200 {
+        smsr.resume_once().await.unwrap();
+        if let CallOutcome::Done(v) = smsr
+            .outcome(who, operation, Duration::from_millis(50))
+            .await
+            .unwrap()
+        {
+            return v;
+        }
+    }
+    panic!("not {what}");
+}
+
 async fn done(o: CallOutcome) -> Value {
     match o {
         CallOutcome::Done(v) => v,
@@ -1297,19 +1312,7 @@ async fn restart_mid_operation_resumes_to_completion() {
         assert_eq!(e.state_of(&a).await.as_deref(), Some("Disabled"), "{s}");
         // A new SM-SR on the same store resumes it once the lease has run out.
         let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 600);
-        let mut result = None;
-        for _ in 0..200 {
-            smsr2.resume_once().await.unwrap();
-            if let CallOutcome::Done(v) = smsr2
-                .outcome(&who, &operation_id, Duration::from_millis(50))
-                .await
-                .unwrap()
-            {
-                result = Some(v);
-                break;
-            }
-        }
-        let v = result.expect("resumed to completion");
+        let v = resumed(&smsr2, &who, &operation_id, "resumed to completion").await;
         assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
         assert_eq!(
             e.exec.runs("enable"),
@@ -1792,19 +1795,7 @@ async fn a_step_executed_before_a_crash_is_honoured_after_the_deadline() {
     // Past the ValidityPeriod: the card did enable, so the resumed operation says so.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 300);
-    let mut result = None;
-    for _ in 0..200 {
-        smsr2.resume_once().await.unwrap();
-        if let CallOutcome::Done(v) = smsr2
-            .outcome(&who, &operation_id, Duration::from_millis(50))
-            .await
-            .unwrap()
-        {
-            result = Some(v);
-            break;
-        }
-    }
-    let v = result.expect("finished");
+    let v = resumed(&smsr2, &who, &operation_id, "finished").await;
     assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
     assert_eq!(e.card_state(0x11), Some(LifeCycle::Enabled));
     assert_eq!(e.state_of(&a).await.as_deref(), Some("Enabled"));
@@ -1850,19 +1841,7 @@ async fn restart_with_the_sqlite_file_closed_and_reopened() {
     // A new one opens the file again and finishes the operation.
     let store2: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
     let smsr2 = new_smsr(&store2, &exec, &cb, 600);
-    let mut result = None;
-    for _ in 0..200 {
-        smsr2.resume_once().await.unwrap();
-        if let CallOutcome::Done(v) = smsr2
-            .outcome(&who, &operation_id, Duration::from_millis(50))
-            .await
-            .unwrap()
-        {
-            result = Some(v);
-            break;
-        }
-    }
-    let v = result.expect("finished after reopening");
+    let v = resumed(&smsr2, &who, &operation_id, "finished after reopening").await;
     assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
     assert_eq!(
         store2.get_profile(&eid, &a).await.unwrap().state,
@@ -2076,19 +2055,7 @@ async fn create_isdp_whose_answer_was_lost_completes_after_a_restart() {
         let aid = Aid::isd_p(Tar([0, 0, 0x11]));
         assert!(e.exec.with(&e.eid, |c| c.registry().get(&aid).is_some()));
         let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 600);
-        let mut result = None;
-        for _ in 0..200 {
-            smsr2.resume_once().await.unwrap();
-            if let CallOutcome::Done(v) = smsr2
-                .outcome(&who, &operation_id, Duration::from_millis(50))
-                .await
-                .unwrap()
-            {
-                result = Some(v);
-                break;
-            }
-        }
-        let v = result.expect("resumed to completion");
+        let v = resumed(&smsr2, &who, &operation_id, "resumed to completion").await;
         assert_eq!(status(&v), Status::ExecutedSuccess, "{s}: {v}");
         assert_eq!(v["Body"]["Isd-p-aid"], json!(aid), "{v}");
         assert_eq!(
@@ -2135,19 +2102,7 @@ async fn enable_whose_answer_was_lost_completes_after_a_restart() {
     *e.exec.hang_after.lock().unwrap() = None;
     e.exec.memo.lock().unwrap().clear();
     let smsr2 = new_smsr(&e.store, &e.exec, &e.cb, 600);
-    let mut result = None;
-    for _ in 0..200 {
-        smsr2.resume_once().await.unwrap();
-        if let CallOutcome::Done(v) = smsr2
-            .outcome(&who, &operation_id, Duration::from_millis(50))
-            .await
-            .unwrap()
-        {
-            result = Some(v);
-            break;
-        }
-    }
-    let v = result.expect("resumed to completion");
+    let v = resumed(&smsr2, &who, &operation_id, "resumed to completion").await;
     assert_eq!(status(&v), Status::ExecutedSuccess, "{v}");
     assert_eq!(e.exec.runs("enable"), 2, "sent again after the restart");
     assert_eq!(e.exec.runs("enable-check"), 1);
