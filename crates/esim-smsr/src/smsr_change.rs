@@ -539,7 +539,15 @@ async fn relay(
     }
 }
 
-/// One key establishment with the card through SM-SR1; returns the verified keyset.
+/// Key establishments tried per keyset when the card refuses the `3A02`.
+const ESTABLISH_ATTEMPTS: u32 = 3;
+
+/// One key establishment with the card through SM-SR1; returns the verified keyset. When the
+/// card refuses the `CreateAdditionalKeySet` STORE DATA (subject `8.4`: typically `6985`, a
+/// `3A02` SM-SR1 sent again after a restart for a challenge the card no longer holds), it is run
+/// again from `AuthenticateSMSR` (a fresh challenge), up to [`ESTABLISH_ATTEMPTS`] times, while
+/// the ValidityPeriod lasts (docs/spec-choices.md row 84). Before the commit point: nothing
+/// is committed by a failed attempt.
 async fn establish(
     run: &Run,
     peer: &str,
@@ -547,6 +555,29 @@ async fn establish(
     ecasd_key: &esim_crypto::ec::PublicKey,
     params: KeyParams,
 ) -> Result<EisKeyset, RunErr> {
+    let mut attempt = 1;
+    loop {
+        match establish_once(run, peer, eis, ecasd_key, params.clone()).await? {
+            Ok(ks) => return Ok(ks),
+            Err(refused) if attempt < ESTABLISH_ATTEMPTS && now().0 < run.state.deadline => {
+                tracing::warn!(eid = %eis.eid().as_str(), kvn = params.kvn, attempt, "the card refused the key establishment; running it again from AuthenticateSMSR");
+                attempt += 1;
+                drop(refused);
+            }
+            Err(refused) => return Err(refused),
+        }
+    }
+}
+
+/// One attempt of [`establish`]: `Ok(Err(_))` when the card refused the keyset (worth a new
+/// attempt), `Err(_)` for anything else.
+async fn establish_once(
+    run: &Run,
+    peer: &str,
+    eis: &Eis,
+    ecasd_key: &esim_crypto::ec::PublicKey,
+    params: KeyParams,
+) -> Result<Result<EisKeyset, RunErr>, RunErr> {
     let inner = &run.inner;
     let eid = eis.eid().clone();
     let Some(id) = inner.config.gp_identity.clone() else {
@@ -634,9 +665,17 @@ async fn establish(
             key_type: Some(key_type.into()),
         },
     )?);
-    let (_, body) = relay(run, peer, req)
-        .await
-        .map_err(|e| peer_err("CreateAdditionalKeySet", e))?;
+    let (_, body) = match relay(run, peer, req).await {
+        Ok(x) => x,
+        Err(PeerErr::Status(s))
+            if s.status_code_data
+                .as_ref()
+                .is_some_and(|d| d.subject_code == subject::EUICC_EXECUTION) =>
+        {
+            return Ok(Err(respond(s)));
+        }
+        Err(e) => return Err(peer_err("CreateAdditionalKeySet", e)),
+    };
     let answer: CreateAdditionalKeySetResponse =
         serde_json::from_value(body).map_err(|e| internal("CreateAdditionalKeySet answer", e))?;
     let mut bytes = Vec::new();
@@ -680,7 +719,7 @@ async fn establish(
             keys: vec![eis_key("PSK-TLS", params.kid, &psk)?],
         }
     };
-    Ok(ks)
+    Ok(Ok(ks))
 }
 
 /// The EIS document SM-SR2 keeps: the handed-over EUM-signed information with the new ISD-R

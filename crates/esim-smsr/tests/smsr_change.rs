@@ -320,6 +320,9 @@ enum Fault {
     /// SM-SR2's binding refuses every HandoverEUICC before running it (wrong ES7 credentials:
     /// HTTP 401).
     RefuseHandover,
+    /// The first CreateAdditionalKeySet is answered as SM-SR1 answers when the card refused
+    /// the `3A02` (`Failed 8.4/4.2`, SW 6985), without reaching the card.
+    CardRefusesKeysetOnce,
 }
 
 #[derive(Debug)]
@@ -376,6 +379,18 @@ impl FunctionClient for Link {
                 status: 401,
                 message: "unknown token".into(),
             });
+        }
+        {
+            let mut fault = self.fault.lock().unwrap();
+            if *fault == Fault::CardRefusesKeysetOnce
+                && request.function() == Function::Es7CreateAdditionalKeySet
+            {
+                *fault = Fault::None;
+                return Ok(json!({"Header": {"FunctionExecutionStatus": {
+                    "Status": "Failed",
+                    "StatusCodeData": {"Subject": "8.4", "Reason": "4.2",
+                        "Message": "CreateAdditionalKeySet: the eUICC answered SW 6985"}}}}));
+            }
         }
         let mut v = self.inner.call(request, limit).await?;
         let mut fault = self.fault.lock().unwrap();
@@ -985,6 +1000,26 @@ async fn handover_refused_before_it_ran_unlocks_at_once() {
     assert!(e.two.store.get_eis(&e.eid).await.is_err());
     assert_eq!(e.kvns80(), vec![0x01]);
     assert_eq!(status(&e.audit(&e.one).await), Status::ExecutedSuccess);
+}
+
+/// The card refuses a key establishment's `3A02` (as after SM-SR1 restarted and sent it again):
+/// SM-SR2 runs the establishment again from AuthenticateSMSR and the change completes
+/// (docs/spec-choices.md row 84).
+#[tokio::test]
+async fn a_refused_key_establishment_is_run_again() {
+    let e = env(memory(), memory(), smsr2_gp()).await;
+    *e.to_one.fault.lock().unwrap() = Fault::CardRefusesKeysetOnce;
+    assert_eq!(status(&e.prepare().await), Status::ExecutedSuccess);
+    let r = e.change().await;
+    assert_eq!(status(&r), Status::ExecutedSuccess, "{r}");
+    assert_eq!(e.two.store.get_eis(&e.eid).await.unwrap().smsr_id, "smsr2");
+    assert!(e.one.store.get_eis(&e.eid).await.is_err());
+    // Three challenges asked for (one more for the refused attempt), two keysets created.
+    assert_eq!(e.one.exec.runs("authenticate-smsr"), 3);
+    assert_eq!(*e.to_one.fault.lock().unwrap(), Fault::None, "the refusal happened");
+    assert_eq!(e.one.exec.runs("create-keyset"), 2);
+    assert_eq!(e.kvns80(), vec![0x02]);
+    assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
 }
 
 #[tokio::test]
