@@ -1016,7 +1016,11 @@ async fn a_refused_key_establishment_is_run_again() {
     assert!(e.one.store.get_eis(&e.eid).await.is_err());
     // Three challenges asked for (one more for the refused attempt), two keysets created.
     assert_eq!(e.one.exec.runs("authenticate-smsr"), 3);
-    assert_eq!(*e.to_one.fault.lock().unwrap(), Fault::None, "the refusal happened");
+    assert_eq!(
+        *e.to_one.fault.lock().unwrap(),
+        Fault::None,
+        "the refusal happened"
+    );
     assert_eq!(e.one.exec.runs("create-keyset"), 2);
     assert_eq!(e.kvns80(), vec![0x02]);
     assert_eq!(status(&e.audit(&e.two).await), Status::ExecutedSuccess);
