@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use esim_codec::{Aid, Imsi};
 use esim_crypto::primitives::SecretKey;
-use esim_device::{DeviceConfig, EventKind, Listeners, Plmn};
+use esim_device::{EventKind, Listeners, Plmn};
 use esim_proto::function::Function;
 use esim_service::{Caller, FunctionClient, role};
 use esim_smpp::smsc::{Route, RoutePattern, SmscConfig};
@@ -222,20 +222,7 @@ async fn demo(args: DemoArgs, out: &Output) -> Result<()> {
     p.line(&format!("SM-DP {smdp_id}: JSON API {smdp_url}"));
 
     // The device agent with every card (operator A's network and operator B's reachable).
-    let mut dc = DeviceConfig::default();
-    dc.smsc.address = smsc_addr.to_string();
-    dc.smsr.sms_address = "SMSR".into();
-    dc.smsr.https_address = smsr_running.scp81.map(|a| a.to_string());
-    dc.network.reachable = vec![PLMN_A.into(), PLMN_B.into()];
-    dc.cards = lab
-        .cards
-        .iter()
-        .map(|c| esim_device::config::CardEntry {
-            dir: c.card_dir.clone(),
-            msisdn: c.msisdn.clone(),
-            system_id: None,
-        })
-        .collect();
+    let dc = lab.device_config(smsc_addr, smsr_running.scp81.map(|a| a.to_string()));
     let device = esim_device::Device::new(dc)?;
     let mut events = device.events();
     let device_task = tokio::spawn({

@@ -34,6 +34,33 @@ pub struct Lab {
     pub cards: Vec<LabCard>,
 }
 
+impl Lab {
+    /// The device agent's configuration hosting every card: the SMSC at `smsc`, notifications
+    /// to `SMSR`, operator A's network and operator B's reachable, SM-SR HTTPS address `https`
+    /// (`None`: each admin session goes to the host of its trigger).
+    pub fn device_config(
+        &self,
+        smsc: std::net::SocketAddr,
+        https: Option<String>,
+    ) -> esim_device::DeviceConfig {
+        let mut dc = esim_device::DeviceConfig::default();
+        dc.smsc.address = smsc.to_string();
+        dc.smsr.sms_address = "SMSR".into();
+        dc.smsr.https_address = https;
+        dc.network.reachable = vec![PLMN_A.into(), PLMN_B.into()];
+        dc.cards = self
+            .cards
+            .iter()
+            .map(|c| esim_device::config::CardEntry {
+                dir: c.card_dir.clone(),
+                msisdn: c.msisdn.clone(),
+                system_id: None,
+            })
+            .collect();
+        dc
+    }
+}
+
 /// PLMN of operator A, whose bootstrap profile the cards carry.
 pub const PLMN_A: &str = "00101";
 /// PLMN of operator B, whose profiles the demo downloads.

@@ -31,7 +31,7 @@ use esim_crypto::cert::{CertType, Certificate};
 use esim_crypto::ec::KeyPair;
 use esim_crypto::pki::TestPki;
 use esim_crypto::primitives::SecretKey;
-use esim_device::{DeviceConfig, EventKind, Listeners, Plmn};
+use esim_device::{EventKind, Listeners, Plmn};
 use esim_proto::function::Function;
 use esim_service::{Caller, FunctionClient, role};
 use esim_smpp::smsc::{Route, RoutePattern, SmscConfig};
@@ -699,24 +699,11 @@ async fn export(args: ExportArgs, out: &Output) -> Result<()> {
 
     // The device agent: no fixed SM-SR HTTPS address, so each admin session goes to the host
     // of the trigger (`8A`) of the SM-SR that sent it.
-    let mut dc = DeviceConfig::default();
-    dc.smsc.address = smsc_addr.to_string();
-    dc.smsr.sms_address = "SMSR".into();
-    dc.smsr.https_address = None;
-    dc.network.reachable = vec![PLMN_A.into(), PLMN_B.into()];
+    let mut dc = lab.device_config(smsc_addr, None);
     // Unconfirmed notifications are sent again soon (the boot notification reaches SM-SR B
     // before it manages the eUICC, and must be confirmed before the switch; see below).
     dc.timing.notification_retry_ms = 1_000;
     dc.timing.notification_retry_max_ms = 4_000;
-    dc.cards = lab
-        .cards
-        .iter()
-        .map(|c| esim_device::config::CardEntry {
-            dir: c.card_dir.clone(),
-            msisdn: c.msisdn.clone(),
-            system_id: None,
-        })
-        .collect();
     let device = esim_device::Device::new(dc)?;
     let mut events = device.events();
     let device_task = tokio::spawn({
